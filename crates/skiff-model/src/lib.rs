@@ -1,0 +1,3 @@
+//! `skiff-model` owns Skiff's domain types — the AWS nouns (`Cluster`, `TaskDefinition`,
+//! `ContainerDefinition`, …) with the exact member names of the AWS service models — and the validation
+//! and defaulting ECS applies to them. It never does I/O: no store, no network, no clock.
