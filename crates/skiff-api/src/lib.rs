@@ -1,1 +1,44 @@
-//! api
+//! `skiff-api` is Skiff's API front: one HTTP listener that authenticates every call with SigV4, routes
+//! AWS JSON 1.1 calls by `X-Amz-Target` and query-protocol calls by the credential scope's service plus
+//! `Action`, and dispatches to the service handlers (ECS, STS). Handlers take typed input and return typed
+//! output or an `ApiError`; the wire formats belong to `skiff-proto`, the state to `skiff-store`.
+//!
+//! It never renders a wire format by hand and never holds state outside the store (a restart loses
+//! nothing that was acknowledged).
+
+pub mod credentials;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use credentials::Credentials;
+
+/// Everything `skiff server` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the API listens; port 0 picks a free port (the bound address is printed).
+    pub listen: SocketAddr,
+    /// The data directory: the store, the generated root credentials.
+    pub data_dir: PathBuf,
+    pub account_id: String,
+    pub region: String,
+    /// Root credentials from the environment; generated and kept in the data directory when `None`.
+    pub root_credentials: Option<Credentials>,
+}
+
+/// Default listen address of `skiff server`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9400";
+/// Default data directory of `skiff server`.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/skiff";
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Runs the all-in-one server until `shutdown` resolves. Prints `skiff server listening on http://ADDR`
+/// on stdout once it accepts connections.
+pub async fn serve(
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let _ = (config, shutdown);
+    anyhow::bail!("not yet implemented")
+}
