@@ -66,3 +66,17 @@ fn random_string(len: usize, alphabet: &[u8]) -> anyhow::Result<String> {
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("cannot read the OS's randomness: {e}"))?;
     Ok(bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect())
 }
+
+/// A ready-to-paste AWS CLI profile for these credentials and this server.
+pub fn profile_text(creds: &Credentials, region: &str, addr: std::net::SocketAddr) -> String {
+    format!(
+        "# AWS CLI profile for this skiff server (paste into ~/.aws/credentials and ~/.aws/config):\n\
+         # [skiff]\n\
+         # aws_access_key_id = {}\n\
+         # aws_secret_access_key = {}\n\
+         # region = {region}\n\
+         # endpoint_url = http://{addr}\n\
+         # then: aws --profile skiff ecs list-clusters",
+        creds.access_key_id, creds.secret_access_key
+    )
+}

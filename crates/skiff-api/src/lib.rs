@@ -6,7 +6,13 @@
 //! It never renders a wire format by hand and never holds state outside the store (a restart loses
 //! nothing that was acknowledged).
 
+pub mod auth;
+pub mod context;
 pub mod credentials;
+mod ecs;
+pub mod router;
+mod server;
+mod sts;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +45,50 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let _ = (config, shutdown);
-    anyhow::bail!("not yet implemented")
+    use anyhow::Context as _;
+    use std::io::Write as _;
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let store = skiff_store::SqliteStore::open(&config.data_dir.join("state.db"))?;
+    let root = match config.root_credentials.clone() {
+        Some(c) => c,
+        None => {
+            let (creds, generated) = credentials::load_or_generate(&config.data_dir)?;
+            if generated {
+                tracing::info!(
+                    "generated root credentials in {}",
+                    config.data_dir.join(credentials::CREDENTIALS_FILE).display()
+                );
+            }
+            creds
+        }
+    };
+    let scope = skiff_proto::arn::ArnScope { region: config.region.clone(), account: config.account_id.clone() };
+    let mut keys = auth::KeyRing::default();
+    keys.insert(
+        root.access_key_id.clone(),
+        auth::KeyEntry {
+            secret_access_key: root.secret_access_key.clone(),
+            session_token: None,
+            caller: context::Caller {
+                access_key_id: root.access_key_id.clone(),
+                account: config.account_id.clone(),
+                arn: scope.iam("root"),
+                user_id: config.account_id.clone(),
+            },
+        },
+    );
+    let state = std::sync::Arc::new(context::AppState { store: std::sync::Arc::new(store), scope, keys });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", credentials::profile_text(&root, &config.region, addr))?;
+    writeln!(out, "skiff server listening on http://{addr}")?;
+    out.flush()?;
+    drop(out);
+    server::run(listener, state, shutdown).await;
+    Ok(())
 }

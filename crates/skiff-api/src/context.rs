@@ -1,0 +1,47 @@
+//! What every handler gets: the shared state and who is calling.
+
+use skiff_proto::arn::ArnScope;
+use skiff_store::Store;
+use std::sync::Arc;
+
+/// The server's shared state.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub scope: ArnScope,
+    pub keys: crate::auth::KeyRing,
+}
+
+/// The authenticated principal of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub access_key_id: String,
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+}
+
+/// Handler context: state, caller and the request id of this call.
+#[derive(Clone)]
+pub struct Ctx {
+    pub state: Arc<AppState>,
+    pub caller: Caller,
+    pub request_id: String,
+}
+
+impl Ctx {
+    pub fn store(&self) -> &dyn Store {
+        self.state.store.as_ref()
+    }
+
+    pub fn scope(&self) -> &ArnScope {
+        &self.state.scope
+    }
+}
+
+/// Wall-clock milliseconds since the epoch, the precision records keep.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

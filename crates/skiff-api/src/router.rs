@@ -1,0 +1,130 @@
+//! The routing table: every operation Skiff serves, by service. One line per operation; the table is the
+//! single source of truth for what is implemented (the conformance suite and `skiff api operations` read it).
+
+use crate::context::Ctx;
+use crate::{ecs, sts};
+use bytes::Bytes;
+use skiff_proto::json::WireResponse;
+use skiff_proto::query::QueryParams;
+use skiff_proto::ApiError;
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A JSON 1.1 operation: decodes the body (failures reported with the service's validation error code),
+/// runs the handler, encodes the output.
+pub struct JsonOperation {
+    pub name: &'static str,
+    pub call: fn(Ctx, Bytes, &'static str) -> BoxFuture<Result<WireResponse, ApiError>>,
+}
+
+/// An AWS JSON 1.1 service, addressed by the `X-Amz-Target` prefix.
+pub struct JsonService {
+    /// The service name in the SigV4 credential scope.
+    pub signing_name: &'static str,
+    pub target_prefix: &'static str,
+    /// The error code for requests that do not decode (bad JSON, wrong types, unknown members).
+    pub validation_error: &'static str,
+    pub operations: &'static [JsonOperation],
+}
+
+/// A query-protocol operation: parameters in, the `<ActionResult>` body XML out.
+pub struct QueryOperation {
+    pub name: &'static str,
+    pub call: fn(Ctx, QueryParams) -> BoxFuture<Result<String, ApiError>>,
+}
+
+/// A query-protocol service, addressed by the service in the SigV4 credential scope.
+pub struct QueryService {
+    pub signing_name: &'static str,
+    pub xmlns: &'static str,
+    pub operations: &'static [QueryOperation],
+}
+
+/// Builds a [`JsonOperation`] from `async fn(&Ctx, Input) -> Result<Output, ApiError>`.
+macro_rules! json_op {
+    ($name:literal, $handler:path) => {
+        $crate::router::JsonOperation {
+            name: $name,
+            call: |ctx, body, code| {
+                Box::pin(async move {
+                    let input = skiff_proto::json::decode(&body, code)?;
+                    let output = $handler(&ctx, input).await?;
+                    skiff_proto::json::success(&output)
+                })
+            },
+        }
+    };
+}
+
+/// Builds a [`QueryOperation`] from `async fn(&Ctx, QueryParams) -> Result<String, ApiError>`.
+macro_rules! query_op {
+    ($name:literal, $handler:path) => {
+        $crate::router::QueryOperation {
+            name: $name,
+            call: |ctx, params| Box::pin(async move { $handler(&ctx, params).await }),
+        }
+    };
+}
+
+pub static ECS: JsonService = JsonService {
+    signing_name: "ecs",
+    target_prefix: "AmazonEC2ContainerServiceV20141113",
+    validation_error: "InvalidParameterException",
+    operations: &[
+        json_op!("CreateCluster", ecs::clusters::create_cluster),
+        json_op!("DescribeClusters", ecs::clusters::describe_clusters),
+        json_op!("ListClusters", ecs::clusters::list_clusters),
+        json_op!("UpdateCluster", ecs::clusters::update_cluster),
+        json_op!("UpdateClusterSettings", ecs::clusters::update_cluster_settings),
+        json_op!("PutClusterCapacityProviders", ecs::clusters::put_cluster_capacity_providers),
+        json_op!("DeleteCluster", ecs::clusters::delete_cluster),
+        json_op!("RegisterTaskDefinition", ecs::task_definitions::register_task_definition),
+        json_op!("DescribeTaskDefinition", ecs::task_definitions::describe_task_definition),
+        json_op!("ListTaskDefinitions", ecs::task_definitions::list_task_definitions),
+        json_op!("ListTaskDefinitionFamilies", ecs::task_definitions::list_task_definition_families),
+        json_op!("DeregisterTaskDefinition", ecs::task_definitions::deregister_task_definition),
+        json_op!("DeleteTaskDefinitions", ecs::task_definitions::delete_task_definitions),
+        json_op!("TagResource", ecs::tags::tag_resource),
+        json_op!("UntagResource", ecs::tags::untag_resource),
+        json_op!("ListTagsForResource", ecs::tags::list_tags_for_resource),
+    ],
+};
+
+pub static STS: QueryService = QueryService {
+    signing_name: "sts",
+    xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+    operations: &[query_op!("GetCallerIdentity", sts::get_caller_identity)],
+};
+
+pub static JSON_SERVICES: &[&JsonService] = &[&ECS];
+pub static QUERY_SERVICES: &[&QueryService] = &[&STS];
+
+pub fn json_service_by_prefix(prefix: &str) -> Option<&'static JsonService> {
+    JSON_SERVICES.iter().copied().find(|s| s.target_prefix == prefix)
+}
+
+pub fn query_service_by_signing_name(name: &str) -> Option<&'static QueryService> {
+    QUERY_SERVICES.iter().copied().find(|s| s.signing_name == name)
+}
+
+/// Every implemented operation as (signing name, operation name).
+pub fn operations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    let json = JSON_SERVICES.iter().flat_map(|s| s.operations.iter().map(move |o| (s.signing_name, o.name)));
+    let query = QUERY_SERVICES.iter().flat_map(|s| s.operations.iter().map(move |o| (s.signing_name, o.name)));
+    json.chain(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_names_are_unique_per_service() {
+        let mut seen = std::collections::HashSet::new();
+        for op in operations() {
+            assert!(seen.insert(op), "{op:?} routed twice");
+        }
+    }
+}
