@@ -74,7 +74,17 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
         );
         return Ok(respond(render_error(&err, default_xmlns), &request_id));
     }
-    let body = match read_body(&parts, body).await {
+    // A body that cannot be read is a validation error of the service addressed (the code its model lists).
+    let validation_error = match protocol {
+        Protocol::Json => parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| router::json_service_by_prefix(t.split_once('.').map_or(t, |(p, _)| p)))
+            .map_or("SerializationException", |s| s.validation_error),
+        Protocol::Query => "ValidationError",
+    };
+    let body = match read_body(&parts, body, validation_error).await {
         Ok(b) => b,
         Err(err) => return Ok(respond(render_error(&err, default_xmlns), &request_id)),
     };
@@ -91,10 +101,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
     Ok(respond(response, &request_id))
 }
 
-async fn read_body(parts: &http::request::Parts, body: Incoming) -> Result<Bytes, ApiError> {
+async fn read_body(parts: &http::request::Parts, body: Incoming, code: &'static str) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
-            "RequestEntityTooLarge",
+            code,
             413,
             format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes"),
         )
@@ -110,7 +120,7 @@ async fn read_body(parts: &http::request::Parts, body: Incoming) -> Result<Bytes
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::client("IncompleteBody", format!("cannot read the request body: {e}"))),
+        Err(e) => Err(ApiError::client(code, format!("cannot read the request body: {e}"))),
     }
 }
 
@@ -161,9 +171,9 @@ async fn dispatch_query(
     let fail = |e: ApiError| (e, service.xmlns);
     let caller = auth::verify(&state.keys, &req, &claim, Protocol::Query, service.signing_name, &state.scope.region)
         .map_err(fail)?;
-    // Parameters come from the form body (POST) or the URL (GET, e.g. presigned requests).
-    let source: &[u8] = if parts.method == Method::GET { parts.uri.query().unwrap_or("").as_bytes() } else { &body };
-    let params = QueryParams::parse(source).map_err(fail)?;
+    // Parameters come from the URL (GET, presigned requests) and the form body; the body wins.
+    let mut params = QueryParams::parse(parts.uri.query().unwrap_or("").as_bytes()).map_err(fail)?;
+    params.extend(QueryParams::parse(&body).map_err(fail)?);
     let action = params
         .action()
         .ok_or_else(|| fail(ApiError::client("MissingAction", "the request has no Action parameter")))?

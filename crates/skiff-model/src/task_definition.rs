@@ -1690,7 +1690,7 @@ fn normalize_health_check(hc: &mut HealthCheck, name: &str) -> Result<(), ApiErr
     let retries = *hc.retries.get_or_insert(DEFAULT_HEALTH_CHECK_RETRIES);
     let checks = [
         ("interval", interval, 5, 300),
-        ("timeout", timeout, 2, 120),
+        ("timeout", timeout, 2, 60),
         ("retries", retries, 1, 10),
         ("startPeriod", hc.start_period.unwrap_or(0), 0, 300),
     ];
@@ -2726,7 +2726,7 @@ mod tests {
             ("hc interval 4", fg(json!({"healthCheck": {"command": ["CMD", "true"], "interval": 4}})), C, "invalid healthCheck.interval 4 for container 'app': must be between 5 and 300"),
             ("hc interval 301", fg(json!({"healthCheck": {"command": ["CMD", "true"], "interval": 301}})), C, "healthCheck.interval 301"),
             ("hc timeout 1", fg(json!({"healthCheck": {"command": ["CMD", "true"], "timeout": 1}})), C, "healthCheck.timeout 1"),
-            ("hc timeout 121", fg(json!({"healthCheck": {"command": ["CMD", "true"], "timeout": 121}})), C, "healthCheck.timeout 121"),
+            ("hc timeout 61", fg(json!({"healthCheck": {"command": ["CMD", "true"], "timeout": 61}})), C, "healthCheck.timeout 61"),
             ("hc retries 0", fg(json!({"healthCheck": {"command": ["CMD", "true"], "retries": 0}})), C, "healthCheck.retries 0"),
             ("hc retries 11", fg(json!({"healthCheck": {"command": ["CMD", "true"], "retries": 11}})), C, "healthCheck.retries 11"),
             ("hc startPeriod -1", fg(json!({"healthCheck": {"command": ["CMD", "true"], "startPeriod": -1}})), C, "healthCheck.startPeriod -1"),
@@ -2848,7 +2848,7 @@ mod tests {
             (
                 "hc limits",
                 fg(
-                    json!({"healthCheck": {"command": ["CMD", "true"], "interval": 300, "timeout": 120, "retries": 10, "startPeriod": 300}}),
+                    json!({"healthCheck": {"command": ["CMD", "true"], "interval": 300, "timeout": 60, "retries": 10, "startPeriod": 300}}),
                 ),
             ),
             (

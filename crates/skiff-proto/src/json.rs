@@ -31,7 +31,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], code: &'static str) -> Result<T,
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
+        if path == "." && (inner.is_syntax() || inner.is_eof()) {
             ApiError::client(code, format!("request body is not valid JSON: {inner}"))
         } else if path == "." {
             ApiError::client(code, format!("invalid request: {}", strip_position(&inner.to_string())))
@@ -90,6 +90,10 @@ mod tests {
         let e = decode::<Input>(br#"{"family": "x", "bogus": 1}"#, "X").unwrap_err();
         assert!(e.message.contains("bogus"), "{}", e.message);
         let e = decode::<Input>(br#"{"family": "#, "X").unwrap_err();
+        assert!(e.message.contains("'family'"), "{}", e.message);
+        let e = decode::<Input>(br#"{"family": "x", "count": 1e999}"#, "X").unwrap_err();
+        assert!(e.message.contains("'count'"), "{}", e.message);
+        let e = decode::<Input>(br#"{"family" "x"}"#, "X").unwrap_err();
         assert!(e.message.contains("not valid JSON"), "{}", e.message);
         let e = decode::<Input>(b"[1]", "X").unwrap_err();
         assert!(e.message.contains("JSON object"), "{}", e.message);

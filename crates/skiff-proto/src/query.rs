@@ -23,6 +23,11 @@ impl QueryParams {
         Ok(QueryParams { params })
     }
 
+    /// Adds `other`'s parameters, replacing those with the same name.
+    pub fn extend(&mut self, other: QueryParams) {
+        self.params.extend(other.params);
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.params.get(key).map(String::as_str)
     }
