@@ -41,10 +41,7 @@ pub fn load_or_generate(data_dir: &Path) -> anyhow::Result<(Credentials, bool)> 
     }
     let creds = Credentials {
         access_key_id: format!("AKIA{}", random_string(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?),
-        secret_access_key: random_string(
-            40,
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-        )?,
+        secret_access_key: random_string(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")?,
     };
     let path = data_dir.join(CREDENTIALS_FILE);
     let tmp = data_dir.join(format!("{CREDENTIALS_FILE}.tmp"));
@@ -67,16 +64,15 @@ fn random_string(len: usize, alphabet: &[u8]) -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect())
 }
 
-/// A ready-to-paste AWS CLI profile for these credentials and this server.
+/// A ready-to-paste AWS CLI profile for these credentials and this server (for `~/.aws/credentials`).
 pub fn profile_text(creds: &Credentials, region: &str, addr: std::net::SocketAddr) -> String {
     format!(
-        "# AWS CLI profile for this skiff server (paste into ~/.aws/credentials and ~/.aws/config):\n\
-         # [skiff]\n\
-         # aws_access_key_id = {}\n\
-         # aws_secret_access_key = {}\n\
-         # region = {region}\n\
-         # endpoint_url = http://{addr}\n\
-         # then: aws --profile skiff ecs list-clusters",
+        "# AWS CLI profile for this server: paste into ~/.aws/credentials, then `aws --profile skiff ecs list-clusters`\n\
+         [skiff]\n\
+         aws_access_key_id = {}\n\
+         aws_secret_access_key = {}\n\
+         region = {region}\n\
+         endpoint_url = http://{addr}\n",
         creds.access_key_id, creds.secret_access_key
     )
 }

@@ -57,7 +57,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
     let request_id = skiff_proto::new_request_id();
     let (parts, body) = req.into_parts();
     if parts.method == Method::GET && parts.uri.path() == "/healthz" {
-        return Ok(respond(WireResponse { status: 200, content_type: "text/plain", headers: vec![], body: b"ok\n".to_vec() }, &request_id));
+        return Ok(respond(
+            WireResponse { status: 200, content_type: "text/plain", headers: vec![], body: b"ok\n".to_vec() },
+            &request_id,
+        ));
     }
     let protocol = if parts.headers.contains_key("x-amz-target") { Protocol::Json } else { Protocol::Query };
     let render_error = |err: &ApiError, xmlns: &str| match protocol {
@@ -89,7 +92,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
         Err(err) => return Ok(respond(render_error(&err, default_xmlns), &request_id)),
     };
     let response = match protocol {
-        Protocol::Json => dispatch_json(state, &parts, body, request_id.clone()).await.unwrap_or_else(|e| json::error(&e)),
+        Protocol::Json => {
+            dispatch_json(state, &parts, body, request_id.clone()).await.unwrap_or_else(|e| json::error(&e))
+        }
         Protocol::Query => match dispatch_query(state, &parts, body, request_id.clone()).await {
             Ok(r) => r,
             Err((err, xmlns)) => query::error(&err, xmlns, &request_id),
@@ -102,18 +107,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
 }
 
 async fn read_body(parts: &http::request::Parts, body: Incoming, code: &'static str) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            code,
-            413,
-            format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes"),
-        )
-    };
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || ApiError::new(code, 413, format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes"));
+    let declared =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
@@ -179,7 +175,10 @@ async fn dispatch_query(
         .ok_or_else(|| fail(ApiError::client("MissingAction", "the request has no Action parameter")))?
         .to_string();
     let op = service.operations.iter().find(|o| o.name == action).ok_or_else(|| {
-        fail(ApiError::client("InvalidAction", format!("Could not find operation {action} for {}", service.signing_name)))
+        fail(ApiError::client(
+            "InvalidAction",
+            format!("Could not find operation {action} for {}", service.signing_name),
+        ))
     })?;
     let result = (op.call)(Ctx { state, caller, request_id: request_id.clone() }, params).await.map_err(fail)?;
     Ok(query::success(&action, service.xmlns, &result, &request_id))

@@ -303,9 +303,7 @@ pub fn validate_capacity_providers(
         }
     }
     if with_base > 1 {
-        return Err(ApiError::invalid_parameter(
-            "Only one capacity provider in a strategy can have a base defined.",
-        ));
+        return Err(ApiError::invalid_parameter("Only one capacity provider in a strategy can have a base defined."));
     }
     Ok(())
 }
@@ -329,14 +327,22 @@ mod tests {
     #[test]
     fn capacity_providers() {
         let both = vec!["FARGATE".to_string(), "FARGATE_SPOT".to_string()];
-        assert!(validate_capacity_providers(&both, &[item("FARGATE", Some(1), Some(2)), item("FARGATE_SPOT", Some(3), None)]).is_ok());
+        assert!(validate_capacity_providers(
+            &both,
+            &[item("FARGATE", Some(1), Some(2)), item("FARGATE_SPOT", Some(3), None)]
+        )
+        .is_ok());
         let cases: &[(&[&str], Vec<CapacityProviderStrategyItem>, &str)] = &[
             (&["EC2_POOL"], vec![], "does not exist"),
             (&["FARGATE", "FARGATE"], vec![], "more than once"),
             (&["FARGATE"], vec![item("FARGATE_SPOT", None, None)], "not associated"),
             (&["FARGATE"], vec![item("FARGATE", Some(1001), None)], "weight"),
             (&["FARGATE"], vec![item("FARGATE", None, Some(-1))], "base"),
-            (&["FARGATE", "FARGATE_SPOT"], vec![item("FARGATE", None, Some(1)), item("FARGATE_SPOT", None, Some(1))], "Only one"),
+            (
+                &["FARGATE", "FARGATE_SPOT"],
+                vec![item("FARGATE", None, Some(1)), item("FARGATE_SPOT", None, Some(1))],
+                "Only one",
+            ),
         ];
         for (providers, strategy, msg) in cases {
             let providers: Vec<String> = providers.iter().map(|s| s.to_string()).collect();
@@ -350,9 +356,16 @@ mod tests {
         let mut s = Vec::new();
         merge_settings(&mut s, Vec::new());
         assert_eq!(s[0].value, "disabled");
-        merge_settings(&mut s, vec![ClusterSetting { name: ClusterSettingName::ContainerInsights, value: "enabled".into() }]);
+        merge_settings(
+            &mut s,
+            vec![ClusterSetting { name: ClusterSettingName::ContainerInsights, value: "enabled".into() }],
+        );
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].value, "enabled");
-        assert!(validate_settings(&[ClusterSetting { name: ClusterSettingName::ContainerInsights, value: "on".into() }]).is_err());
+        assert!(validate_settings(&[ClusterSetting {
+            name: ClusterSettingName::ContainerInsights,
+            value: "on".into()
+        }])
+        .is_err());
     }
 }

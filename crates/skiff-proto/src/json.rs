@@ -52,8 +52,7 @@ fn strip_position(msg: &str) -> &str {
 
 /// A 200 response carrying `output`.
 pub fn success<T: Serialize>(output: &T) -> Result<WireResponse, ApiError> {
-    let body = serde_json::to_vec(output)
-        .map_err(|e| ApiError::server(format!("cannot encode response: {e}")))?;
+    let body = serde_json::to_vec(output).map_err(|e| ApiError::server(format!("cannot encode response: {e}")))?;
     Ok(WireResponse { status: 200, content_type: CONTENT_TYPE, headers: Vec::new(), body })
 }
 

@@ -39,11 +39,7 @@ Check your AWS Secret Access Key and signing method. Consult the service documen
 const INVALID_TOKEN_MESSAGE: &str = "The security token included in the request is invalid.";
 
 /// RFC 3986 unreserved characters (`A-Za-z0-9-_.~`) stay, everything else is `%XX`-encoded.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The parts of an HTTP request that SigV4 covers.
 pub struct RequestParts<'a> {
@@ -118,27 +114,17 @@ impl AuthError {
         use AuthError::*;
         let json = protocol == Protocol::Json;
         match self {
-            Missing if json => ApiError::new(
-                "MissingAuthenticationTokenException",
-                403,
-                "Missing Authentication Token",
-            ),
-            Missing => ApiError::new(
-                "MissingAuthenticationToken",
-                403,
-                "Request is missing Authentication Token",
-            ),
+            Missing if json => {
+                ApiError::new("MissingAuthenticationTokenException", 403, "Missing Authentication Token")
+            }
+            Missing => ApiError::new("MissingAuthenticationToken", 403, "Request is missing Authentication Token"),
             Incomplete(m) if json => ApiError::new("IncompleteSignatureException", 400, m.clone()),
             Incomplete(m) => ApiError::new("IncompleteSignature", 400, m.clone()),
             UnknownKey(_) | BadToken if json => {
                 ApiError::new("UnrecognizedClientException", 400, INVALID_TOKEN_MESSAGE)
             }
-            UnknownKey(_) | BadToken => {
-                ApiError::new("InvalidClientTokenId", 403, INVALID_TOKEN_MESSAGE)
-            }
-            Expired(m) | Invalid(m) if json => {
-                ApiError::new("InvalidSignatureException", 400, m.clone())
-            }
+            UnknownKey(_) | BadToken => ApiError::new("InvalidClientTokenId", 403, INVALID_TOKEN_MESSAGE),
+            Expired(m) | Invalid(m) if json => ApiError::new("InvalidSignatureException", 400, m.clone()),
             Expired(m) | Invalid(m) => ApiError::new("SignatureDoesNotMatch", 403, m.clone()),
             Mismatch if json => ApiError::new("InvalidSignatureException", 400, MISMATCH_MESSAGE),
             Mismatch => ApiError::new("SignatureDoesNotMatch", 403, MISMATCH_MESSAGE),
@@ -167,13 +153,10 @@ pub fn parse(req: &RequestParts<'_>) -> Result<ParsedAuth, AuthError> {
     Err(AuthError::Missing)
 }
 
-fn parse_header_form(
-    req: &RequestParts<'_>,
-    value: &http::HeaderValue,
-) -> Result<ParsedAuth, AuthError> {
-    let value = value.to_str().map_err(|_| {
-        incomplete("the Authorization header contains characters that are not visible ASCII")
-    })?;
+fn parse_header_form(req: &RequestParts<'_>, value: &http::HeaderValue) -> Result<ParsedAuth, AuthError> {
+    let value = value
+        .to_str()
+        .map_err(|_| incomplete("the Authorization header contains characters that are not visible ASCII"))?;
     let value = value.trim();
     let (algorithm, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     if algorithm != ALGORITHM {
@@ -199,26 +182,17 @@ fn parse_header_form(
             _ => continue,
         };
         if slot.is_some() {
-            return Err(incomplete(format!(
-                "the Authorization header repeats '{}'",
-                key.trim()
-            )));
+            return Err(incomplete(format!("the Authorization header repeats '{}'", key.trim())));
         }
         *slot = Some(val.trim());
     }
     let mut missing = Vec::new();
-    for (name, v) in [
-        ("Credential", credential),
-        ("Signature", signature),
-        ("SignedHeaders", signed_headers),
-    ] {
+    for (name, v) in [("Credential", credential), ("Signature", signature), ("SignedHeaders", signed_headers)] {
         if v.is_none() {
             missing.push(format!("Authorization header requires '{name}' parameter."));
         }
     }
-    let (Some(credential), Some(signed_headers), Some(signature)) =
-        (credential, signed_headers, signature)
-    else {
+    let (Some(credential), Some(signed_headers), Some(signature)) = (credential, signed_headers, signature) else {
         return Err(incomplete(missing.join(" ")));
     };
     let (access_key_id, date, region, service) = parse_credential(credential)?;
@@ -226,31 +200,21 @@ fn parse_header_form(
     check_signature_syntax(signature)?;
 
     let amz_date = if let Some(v) = req.headers.get("x-amz-date") {
-        let s = v
-            .to_str()
-            .map_err(|_| incomplete("the X-Amz-Date header is not visible ASCII"))?
-            .trim();
+        let s = v.to_str().map_err(|_| incomplete("the X-Amz-Date header is not visible ASCII"))?.trim();
         check_amz_date(s, "X-Amz-Date header")?;
         s.to_owned()
     } else if let Some(v) = req.headers.get(http::header::DATE) {
         let s = v.to_str().unwrap_or("");
-        rfc1123_to_amz_date(s)
-            .ok_or_else(|| incomplete(format!("the Date header '{s}' is not an RFC 1123 date")))?
+        rfc1123_to_amz_date(s).ok_or_else(|| incomplete(format!("the Date header '{s}' is not an RFC 1123 date")))?
     } else {
-        return Err(incomplete(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
-        ));
+        return Err(incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."));
     };
 
     let session_token = match req.headers.get("x-amz-security-token") {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| incomplete("the X-Amz-Security-Token header is not visible ASCII"))?
-                .to_owned(),
-        ),
-        None => PresignParams::scan(req.query)
-            .token
-            .map(|t| decode_component(t).into_owned()),
+        Some(v) => {
+            Some(v.to_str().map_err(|_| incomplete("the X-Amz-Security-Token header is not visible ASCII"))?.to_owned())
+        }
+        None => PresignParams::scan(req.query).token.map(|t| decode_component(t).into_owned()),
     };
 
     Ok(ParsedAuth {
@@ -267,10 +231,7 @@ fn parse_header_form(
     })
 }
 
-fn parse_query_form(
-    req: &RequestParts<'_>,
-    q: &PresignParams<'_>,
-) -> Result<ParsedAuth, AuthError> {
+fn parse_query_form(req: &RequestParts<'_>, q: &PresignParams<'_>) -> Result<ParsedAuth, AuthError> {
     let mut missing = Vec::new();
     for (name, v) in [
         ("X-Amz-Algorithm", q.algorithm),
@@ -281,37 +242,17 @@ fn parse_query_form(
         ("X-Amz-Signature", q.signature),
     ] {
         if v.is_none() {
-            missing.push(format!(
-                "AWS query-string parameters must include '{name}'."
-            ));
+            missing.push(format!("AWS query-string parameters must include '{name}'."));
         }
     }
-    let (
-        Some(algorithm),
-        Some(credential),
-        Some(date),
-        Some(expires),
-        Some(signed_headers),
-        Some(signature),
-    ) = (
-        q.algorithm,
-        q.credential,
-        q.date,
-        q.expires,
-        q.signed_headers,
-        q.signature,
-    )
+    let (Some(algorithm), Some(credential), Some(date), Some(expires), Some(signed_headers), Some(signature)) =
+        (q.algorithm, q.credential, q.date, q.expires, q.signed_headers, q.signature)
     else {
-        return Err(incomplete(format!(
-            "{} Re-examine the query-string parameters.",
-            missing.join(" ")
-        )));
+        return Err(incomplete(format!("{} Re-examine the query-string parameters.", missing.join(" "))));
     };
     let algorithm = decode_component(algorithm);
     if algorithm != ALGORITHM {
-        return Err(incomplete(format!(
-            "unsupported X-Amz-Algorithm '{algorithm}': only {ALGORITHM} is supported"
-        )));
+        return Err(incomplete(format!("unsupported X-Amz-Algorithm '{algorithm}': only {ALGORITHM} is supported")));
     }
     let credential = decode_component(credential);
     let (access_key_id, scope_date, region, service) = parse_credential(&credential)?;
@@ -330,11 +271,7 @@ fn parse_query_form(
     )?;
     let session_token = match q.token {
         Some(t) => Some(decode_component(t).into_owned()),
-        None => req
-            .headers
-            .get("x-amz-security-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        None => req.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
     Ok(ParsedAuth {
         access_key_id: access_key_id.to_owned(),
@@ -398,14 +335,9 @@ fn decode_component(s: &str) -> Cow<'_, str> {
 
 fn parse_credential(credential: &str) -> Result<(&str, &str, &str, &str), AuthError> {
     let mut it = credential.split('/');
-    let (Some(akid), Some(date), Some(region), Some(service), Some(terminator), None) = (
-        it.next(),
-        it.next(),
-        it.next(),
-        it.next(),
-        it.next(),
-        it.next(),
-    ) else {
+    let (Some(akid), Some(date), Some(region), Some(service), Some(terminator), None) =
+        (it.next(), it.next(), it.next(), it.next(), it.next(), it.next())
+    else {
         return Err(incomplete(format!(
             "credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
@@ -414,14 +346,10 @@ fn parse_credential(credential: &str) -> Result<(&str, &str, &str, &str), AuthEr
         return Err(incomplete("the credential has an empty access key id"));
     }
     if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(incomplete(format!(
-            "the credential date '{date}' is not in yyyymmdd form"
-        )));
+        return Err(incomplete(format!("the credential date '{date}' is not in yyyymmdd form")));
     }
     if region.is_empty() {
-        return Err(incomplete(
-            "Credential should be scoped to a valid region, not ''.",
-        ));
+        return Err(incomplete("Credential should be scoped to a valid region, not ''."));
     }
     if service.is_empty() {
         return Err(incomplete("the credential has an empty service"));
@@ -436,18 +364,11 @@ fn parse_credential(credential: &str) -> Result<(&str, &str, &str, &str), AuthEr
 
 fn parse_signed_headers(list: &str) -> Result<Vec<String>, AuthError> {
     let names: Vec<String> = list.split(';').map(str::to_owned).collect();
-    if names
-        .iter()
-        .any(|n| n.is_empty() || n.bytes().any(|b| b.is_ascii_whitespace()))
-    {
-        return Err(incomplete(format!(
-            "SignedHeaders '{list}' contains an empty or malformed header name"
-        )));
+    if names.iter().any(|n| n.is_empty() || n.bytes().any(|b| b.is_ascii_whitespace())) {
+        return Err(incomplete(format!("SignedHeaders '{list}' contains an empty or malformed header name")));
     }
     if !names.iter().any(|n| n.eq_ignore_ascii_case("host")) {
-        return Err(incomplete(format!(
-            "SignedHeaders '{list}' must include 'host'"
-        )));
+        return Err(incomplete(format!("SignedHeaders '{list}' must include 'host'")));
     }
     Ok(names)
 }
@@ -465,9 +386,7 @@ fn check_signature_syntax(signature: &str) -> Result<(), AuthError> {
 fn check_amz_date(s: &str, what: &str) -> Result<(), AuthError> {
     match parse_amz_date(s) {
         Some(_) => Ok(()),
-        None => Err(incomplete(format!(
-            "the {what} '{s}' is not an ISO-8601 basic date yyyymmddTHHMMSSZ"
-        ))),
+        None => Err(incomplete(format!("the {what} '{s}' is not an ISO-8601 basic date yyyymmddTHHMMSSZ"))),
     }
 }
 
@@ -482,9 +401,7 @@ fn parse_amz_date(s: &str) -> Option<i64> {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
+        b[r].iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
     };
     let year = i32::try_from(num(0..4)?).ok()?;
     let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
@@ -494,17 +411,12 @@ fn parse_amz_date(s: &str) -> Option<i64> {
     let second = u8::try_from(num(13..15)?).ok()?;
     let date = time::Date::from_calendar_date(year, month, day).ok()?;
     let t = time::Time::from_hms(hour, minute, second).ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, t)
-            .assume_utc()
-            .unix_timestamp(),
-    )
+    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp())
 }
 
 /// Formats Unix seconds as `yyyymmddTHHMMSSZ`.
 fn format_amz_date(secs: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         t.year(),
@@ -545,23 +457,14 @@ fn rfc1123_to_amz_date(s: &str) -> Option<String> {
     };
     let year: i32 = it.next()?.parse().ok()?;
     let mut hms = it.next()?.split(':');
-    let (hour, minute, second): (u8, u8, u8) = (
-        hms.next()?.parse().ok()?,
-        hms.next()?.parse().ok()?,
-        hms.next()?.parse().ok()?,
-    );
-    if hms.next().is_some() || !matches!(it.next()?, "GMT" | "UTC" | "+0000") || it.next().is_some()
-    {
+    let (hour, minute, second): (u8, u8, u8) =
+        (hms.next()?.parse().ok()?, hms.next()?.parse().ok()?, hms.next()?.parse().ok()?);
+    if hms.next().is_some() || !matches!(it.next()?, "GMT" | "UTC" | "+0000") || it.next().is_some() {
         return None;
     }
-    let date =
-        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    let date = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
     let t = time::Time::from_hms(hour, minute, second).ok()?;
-    Some(format_amz_date(
-        time::PrimitiveDateTime::new(date, t)
-            .assume_utc()
-            .unix_timestamp(),
-    ))
+    Some(format_amz_date(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp()))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -589,13 +492,7 @@ impl Sink for Vec<u8> {
 }
 
 /// Writes `METHOD\nURI\nQUERY\n`.
-fn write_request_line<S: Sink>(
-    s: &mut S,
-    method: &str,
-    path: &str,
-    query: &str,
-    drop_signature: bool,
-) {
+fn write_request_line<S: Sink>(s: &mut S, method: &str, path: &str, query: &str, drop_signature: bool) {
     s.put_str(method);
     s.put(b"\n");
     write_canonical_uri(s, path);
@@ -707,10 +604,7 @@ fn write_canonical_query<S: Sink>(s: &mut S, query: &str, drop_signature: bool) 
 /// A header value trimmed, with inner runs of spaces and tabs collapsed to one space.
 fn write_trimmed<S: Sink>(s: &mut S, value: &[u8]) {
     let mut first = true;
-    for part in value
-        .split(|b| *b == b' ' || *b == b'\t')
-        .filter(|p| !p.is_empty())
-    {
+    for part in value.split(|b| *b == b' ' || *b == b'\t').filter(|p| !p.is_empty()) {
         if !first {
             s.put(b" ");
         }
@@ -750,11 +644,7 @@ fn write_canonical_headers<'n, S: Sink>(
 }
 
 /// Writes `h1;h2;…\npayload_hash` (the end of the canonical request).
-fn write_signed_list_and_payload<'n, S: Sink>(
-    s: &mut S,
-    signed: impl Iterator<Item = &'n str>,
-    payload: &str,
-) {
+fn write_signed_list_and_payload<'n, S: Sink>(s: &mut S, signed: impl Iterator<Item = &'n str>, payload: &str) {
     for (i, name) in signed.enumerate() {
         if i > 0 {
             s.put(b";");
@@ -796,8 +686,7 @@ fn payload_hash(headers: &http::HeaderMap, body: &[u8]) -> Result<PayloadHash, A
                 Ok(PayloadHash::Claimed(claimed.to_owned()))
             } else {
                 Err(AuthError::Invalid(
-                    "The provided 'x-amz-content-sha256' header does not match what was computed."
-                        .into(),
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
                 ))
             }
         }
@@ -821,23 +710,11 @@ impl PayloadHash {
 }
 
 /// Streams the whole canonical request for `req` as `auth` describes it into `s`.
-fn write_canonical_request<S: Sink>(
-    s: &mut S,
-    req: &RequestParts<'_>,
-    auth: &ParsedAuth,
-) -> Result<(), AuthError> {
+fn write_canonical_request<S: Sink>(s: &mut S, req: &RequestParts<'_>, auth: &ParsedAuth) -> Result<(), AuthError> {
     let payload = payload_hash(req.headers, req.body)?;
     write_request_line(s, req.method, req.path, req.query, auth.presigned);
-    write_canonical_headers(
-        s,
-        auth.signed_headers.iter().map(String::as_str),
-        req.headers,
-    )?;
-    write_signed_list_and_payload(
-        s,
-        auth.signed_headers.iter().map(String::as_str),
-        payload.as_str(),
-    );
+    write_canonical_headers(s, auth.signed_headers.iter().map(String::as_str), req.headers)?;
+    write_signed_list_and_payload(s, auth.signed_headers.iter().map(String::as_str), payload.as_str());
     Ok(())
 }
 
@@ -887,9 +764,7 @@ fn string_to_sign_mac(
     canonical_hash: &[u8; 64],
 ) -> HmacSha256 {
     let mut m = new_mac(key);
-    for part in [
-        ALGORITHM, "\n", amz_date, "\n", date, "/", region, "/", service, "/", TERMINATOR, "\n",
-    ] {
+    for part in [ALGORITHM, "\n", amz_date, "\n", date, "/", region, "/", service, "/", TERMINATOR, "\n"] {
         m.update(part.as_bytes());
     }
     m.update(canonical_hash);
@@ -915,11 +790,7 @@ struct CachedKey {
 impl SigningKeyCache {
     /// A cache holding at most `capacity` keys (it is emptied when full).
     pub fn new(capacity: usize) -> Self {
-        SigningKeyCache {
-            entries: Mutex::new(HashMap::new()),
-            hasher: RandomState::new(),
-            capacity: capacity.max(1),
-        }
+        SigningKeyCache { entries: Mutex::new(HashMap::new()), hasher: RandomState::new(), capacity: capacity.max(1) }
     }
 
     /// The signing key, from the cache or freshly derived (and then cached).
@@ -927,11 +798,7 @@ impl SigningKeyCache {
         let id = self.hasher.hash_one((secret, date, region, service));
         if let Ok(map) = self.entries.lock() {
             if let Some(e) = map.get(&id) {
-                if &*e.secret == secret
-                    && &*e.date == date
-                    && &*e.region == region
-                    && &*e.service == service
-                {
+                if &*e.secret == secret && &*e.date == date && &*e.region == region && &*e.service == service {
                     return e.key;
                 }
             }
@@ -975,10 +842,7 @@ impl Default for SigningKeyCache {
 
 impl std::fmt::Debug for SigningKeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeyCache")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity)
-            .finish()
+        f.debug_struct("SigningKeyCache").field("len", &self.len()).field("capacity", &self.capacity).finish()
     }
 }
 
@@ -1022,11 +886,8 @@ fn verify_inner(
     cache: Option<&SigningKeyCache>,
 ) -> Result<(), AuthError> {
     let amz_date = auth.amz_date.as_str();
-    let request_time = parse_amz_date(amz_date).ok_or_else(|| {
-        incomplete(format!(
-            "X-Amz-Date '{amz_date}' is not an ISO-8601 basic date yyyymmddTHHMMSSZ"
-        ))
-    })?;
+    let request_time = parse_amz_date(amz_date)
+        .ok_or_else(|| incomplete(format!("X-Amz-Date '{amz_date}' is not an ISO-8601 basic date yyyymmddTHHMMSSZ")))?;
     if amz_date.get(..8) != Some(auth.date.as_str()) {
         return Err(AuthError::Invalid(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: \
@@ -1055,16 +916,9 @@ fn verify_inner(
         Some(c) => c.get(secret, &auth.date, &auth.region, &auth.service),
         None => signing_key(secret, &auth.date, &auth.region, &auth.service),
     };
-    string_to_sign_mac(
-        &key,
-        amz_date,
-        &auth.date,
-        &auth.region,
-        &auth.service,
-        &canonical_hash,
-    )
-    .verify_slice(&signature)
-    .map_err(|_| AuthError::Mismatch)
+    string_to_sign_mac(&key, amz_date, &auth.date, &auth.region, &auth.service, &canonical_hash)
+        .verify_slice(&signature)
+        .map_err(|_| AuthError::Mismatch)
 }
 
 fn check_clock(auth: &ParsedAuth, request_time: i64, now: i64) -> Result<(), AuthError> {
@@ -1080,11 +934,7 @@ fn check_clock(auth: &ParsedAuth, request_time: i64, now: i64) -> Result<(), Aut
         let expires = auth
             .expires
             .filter(|e| (1..=MAX_PRESIGN_EXPIRES_SECS).contains(e))
-            .ok_or_else(|| {
-                incomplete(format!(
-                    "X-Amz-Expires must be from 1 to {MAX_PRESIGN_EXPIRES_SECS} seconds"
-                ))
-            })?;
+            .ok_or_else(|| incomplete(format!("X-Amz-Expires must be from 1 to {MAX_PRESIGN_EXPIRES_SECS} seconds")))?;
         let until = request_time.saturating_add(i64::try_from(expires).unwrap_or(i64::MAX));
         if now > until {
             return Err(AuthError::Expired(format!(
@@ -1111,11 +961,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Rejects a credential scoped to another region or service than the endpoint serves, with AWS's
 /// wording (call after [`verify`]; Skiff serves one region and knows the service from the operation).
-pub fn check_scope(
-    auth: &ParsedAuth,
-    expected_region: &str,
-    expected_service: &str,
-) -> Result<(), AuthError> {
+pub fn check_scope(auth: &ParsedAuth, expected_region: &str, expected_service: &str) -> Result<(), AuthError> {
     if auth.region != expected_region {
         return Err(AuthError::Invalid(format!(
             "Credential should be scoped to a valid region, not '{}'. ",
@@ -1189,26 +1035,17 @@ pub fn sign_with_headers(
         headers.insert("x-amz-date", v);
     }
     headers.remove("x-amz-security-token");
-    if let Some(v) = params
-        .session_token
-        .and_then(|t| http::HeaderValue::from_str(t).ok())
-    {
+    if let Some(v) = params.session_token.and_then(|t| http::HeaderValue::from_str(t).ok()) {
         headers.insert("x-amz-security-token", v);
     }
     if !headers.contains_key(http::header::HOST) {
         return;
     }
-    let mut signed: Vec<&str> = [
-        "content-type",
-        "host",
-        "x-amz-date",
-        "x-amz-security-token",
-        "x-amz-target",
-    ]
-    .into_iter()
-    .chain(extra_signed.iter().copied())
-    .filter(|n| headers.contains_key(*n))
-    .collect();
+    let mut signed: Vec<&str> = ["content-type", "host", "x-amz-date", "x-amz-security-token", "x-amz-target"]
+        .into_iter()
+        .chain(extra_signed.iter().copied())
+        .filter(|n| headers.contains_key(*n))
+        .collect();
     signed.sort_unstable();
     signed.dedup();
     let Ok(payload) = payload_hash(headers, body) else {
@@ -1235,26 +1072,10 @@ pub fn sign_with_headers(
     }
 }
 
-fn finish_signature(
-    params: &SigningParams<'_>,
-    amz_date: &str,
-    canonical_hash: &[u8; 64],
-) -> [u8; 64] {
+fn finish_signature(params: &SigningParams<'_>, amz_date: &str, canonical_hash: &[u8; 64]) -> [u8; 64] {
     let date = &amz_date[..8];
-    let key = signing_key(
-        params.secret_access_key,
-        date,
-        params.region,
-        params.service,
-    );
-    let mac = string_to_sign_mac(
-        &key,
-        amz_date,
-        date,
-        params.region,
-        params.service,
-        canonical_hash,
-    );
+    let key = signing_key(params.secret_access_key, date, params.region, params.service);
+    let mac = string_to_sign_mac(&key, amz_date, date, params.region, params.service, canonical_hash);
     hex_digest(&mac.finalize().into_bytes())
 }
 
@@ -1273,13 +1094,8 @@ pub fn presign(
     expires_secs: u64,
 ) -> String {
     let amz_date = params.amz_date();
-    let credential = format!(
-        "{}/{}/{}/{}/{TERMINATOR}",
-        params.access_key_id,
-        &amz_date[..8],
-        params.region,
-        params.service
-    );
+    let credential =
+        format!("{}/{}/{}/{}/{TERMINATOR}", params.access_key_id, &amz_date[..8], params.region, params.service);
     let expires = expires_secs.to_string();
     let mut pairs: Vec<(&str, &str)> = extra_query.to_vec();
     pairs.extend([
@@ -1306,11 +1122,7 @@ pub fn presign(
     hasher.put(b"host:");
     write_trimmed(&mut hasher, host.as_bytes());
     hasher.put(b"\n\n");
-    write_signed_list_and_payload(
-        &mut hasher,
-        std::iter::once("host"),
-        hex_str(&sha256_hex(body)),
-    );
+    write_signed_list_and_payload(&mut hasher, std::iter::once("host"), hex_str(&sha256_hex(body)));
     let signature = finish_signature(params, &amz_date, &hex_digest(&hasher.finalize()));
     query.push_str("&X-Amz-Signature=");
     query.push_str(hex_str(&signature));
@@ -1336,36 +1148,19 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         h
     }
 
-    fn req<'a>(
-        method: &'a str,
-        query: &'a str,
-        h: &'a HeaderMap,
-        body: &'a [u8],
-    ) -> RequestParts<'a> {
-        RequestParts {
-            method,
-            path: "/",
-            query,
-            headers: h,
-            body,
-        }
+    fn req<'a>(method: &'a str, query: &'a str, h: &'a HeaderMap, body: &'a [u8]) -> RequestParts<'a> {
+        RequestParts { method, path: "/", query, headers: h, body }
     }
 
     fn captured_headers() -> HeaderMap {
         headers(&[
             ("Host", "127.0.0.1:18080"),
-            (
-                "X-Amz-Target",
-                "AmazonEC2ContainerServiceV20141113.ListClusters",
-            ),
+            ("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListClusters"),
             ("Content-Type", "application/x-amz-json-1.1"),
             ("User-Agent", "Boto3/1.44.8 md/Botocore#1.44.8"),
             ("X-Amz-Date", "20261128T064946Z"),
@@ -1375,31 +1170,19 @@ mod tests {
                  SignedHeaders=content-type;host;x-amz-date;x-amz-target, \
                  Signature=75aeffbdd56589c01c6929527b60ea7e05e9e1333d29d214524bec788e4cdba6",
             ),
-            (
-                "amz-sdk-invocation-id",
-                "d080a73e-0000-4000-8000-000000000000",
-            ),
+            ("amz-sdk-invocation-id", "d080a73e-0000-4000-8000-000000000000"),
             ("amz-sdk-request", "attempt=1; max=3"),
             ("Accept-Encoding", "identity"),
             ("Content-Length", "2"),
         ])
     }
 
-    fn check(
-        r: &RequestParts<'_>,
-        secret: &str,
-        token: Option<&str>,
-        now: SystemTime,
-    ) -> Result<(), AuthError> {
+    fn check(r: &RequestParts<'_>, secret: &str, token: Option<&str>, now: SystemTime) -> Result<(), AuthError> {
         let auth = parse(r)?;
         verify(r, &auth, secret, token, now)
     }
 
-    fn params(
-        time: u64,
-        token: Option<&'static str>,
-        service: &'static str,
-    ) -> SigningParams<'static> {
+    fn params(time: u64, token: Option<&'static str>, service: &'static str) -> SigningParams<'static> {
         SigningParams {
             access_key_id: "AKIDEXAMPLE",
             secret_access_key: SECRET,
@@ -1419,10 +1202,7 @@ mod tests {
         assert_eq!(auth.date, "20261128");
         assert_eq!(auth.region, "us-east-1");
         assert_eq!(auth.service, "ecs");
-        assert_eq!(
-            auth.signed_headers,
-            ["content-type", "host", "x-amz-date", "x-amz-target"]
-        );
+        assert_eq!(auth.signed_headers, ["content-type", "host", "x-amz-date", "x-amz-target"]);
         assert_eq!(auth.signature, CAPTURED_SIG);
         assert_eq!(auth.amz_date, "20261128T064946Z");
         assert_eq!(auth.session_token, None);
@@ -1457,10 +1237,7 @@ mod tests {
     fn wrong_secret_is_mismatch() {
         let h = captured_headers();
         let r = req("POST", "", &h, b"{}");
-        assert_eq!(
-            check(&r, "wrong-secret", None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(check(&r, "wrong-secret", None, at(T0)), Err(AuthError::Mismatch));
     }
 
     #[test]
@@ -1470,14 +1247,8 @@ mod tests {
         let auth = parse(&r).unwrap();
         let cache = SigningKeyCache::new(2);
         verify_with_cache(&r, &auth, SECRET, None, at(T0), &cache).unwrap();
-        assert_eq!(
-            verify_with_cache(&r, &auth, "other", None, at(T0), &cache),
-            Err(AuthError::Mismatch)
-        );
-        assert_eq!(
-            verify_with_cache(&r, &auth, "third", None, at(T0), &cache),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(verify_with_cache(&r, &auth, "other", None, at(T0), &cache), Err(AuthError::Mismatch));
+        assert_eq!(verify_with_cache(&r, &auth, "third", None, at(T0), &cache), Err(AuthError::Mismatch));
         verify_with_cache(&r, &auth, SECRET, None, at(T0), &cache).unwrap();
         assert!(cache.len() <= 2);
     }
@@ -1485,51 +1256,24 @@ mod tests {
     #[test]
     fn tampering_is_mismatch() {
         let h = captured_headers();
-        assert_eq!(
-            check(&req("POST", "", &h, b"{ }"), SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
-        assert_eq!(
-            check(&req("GET", "", &h, b"{}"), SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
-        assert_eq!(
-            check(&req("POST", "a=b", &h, b"{}"), SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
-        let r = RequestParts {
-            method: "POST",
-            path: "/x",
-            query: "",
-            headers: &h,
-            body: b"{}",
-        };
+        assert_eq!(check(&req("POST", "", &h, b"{ }"), SECRET, None, at(T0)), Err(AuthError::Mismatch));
+        assert_eq!(check(&req("GET", "", &h, b"{}"), SECRET, None, at(T0)), Err(AuthError::Mismatch));
+        assert_eq!(check(&req("POST", "a=b", &h, b"{}"), SECRET, None, at(T0)), Err(AuthError::Mismatch));
+        let r = RequestParts { method: "POST", path: "/x", query: "", headers: &h, body: b"{}" };
         assert_eq!(check(&r, SECRET, None, at(T0)), Err(AuthError::Mismatch));
         let mut h2 = captured_headers();
-        h2.insert(
-            "x-amz-target",
-            HeaderValue::from_static("AmazonEC2ContainerServiceV20141113.DeleteCluster"),
-        );
-        assert_eq!(
-            check(&req("POST", "", &h2, b"{}"), SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        h2.insert("x-amz-target", HeaderValue::from_static("AmazonEC2ContainerServiceV20141113.DeleteCluster"));
+        assert_eq!(check(&req("POST", "", &h2, b"{}"), SECRET, None, at(T0)), Err(AuthError::Mismatch));
         let mut h3 = captured_headers();
         h3.insert("host", HeaderValue::from_static("127.0.0.1:18081"));
-        assert_eq!(
-            check(&req("POST", "", &h3, b"{}"), SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(check(&req("POST", "", &h3, b"{}"), SECRET, None, at(T0)), Err(AuthError::Mismatch));
     }
 
     #[test]
     fn unsigned_headers_may_change() {
         let mut h = captured_headers();
         h.insert("user-agent", HeaderValue::from_static("something else"));
-        h.insert(
-            "amz-sdk-request",
-            HeaderValue::from_static("attempt=2; max=3"),
-        );
+        h.insert("amz-sdk-request", HeaderValue::from_static("attempt=2; max=3"));
         check(&req("POST", "", &h, b"{}"), SECRET, None, at(T0)).unwrap();
     }
 
@@ -1556,28 +1300,17 @@ mod tests {
         );
         let e = check(&r, SECRET, None, at(T0 + 16 * 60)).unwrap_err();
         let api = e.to_api_error(Protocol::Json);
-        assert_eq!(
-            (api.code.as_ref(), api.status),
-            ("InvalidSignatureException", 400)
-        );
-        assert!(api
-            .message
-            .starts_with("Signature expired: 20261128T064946Z"));
+        assert_eq!((api.code.as_ref(), api.status), ("InvalidSignatureException", 400));
+        assert!(api.message.starts_with("Signature expired: 20261128T064946Z"));
         let api = e.to_api_error(Protocol::Query);
-        assert_eq!(
-            (api.code.as_ref(), api.status),
-            ("SignatureDoesNotMatch", 403)
-        );
+        assert_eq!((api.code.as_ref(), api.status), ("SignatureDoesNotMatch", 403));
     }
 
     #[test]
     fn missing_auth() {
         let h = headers(&[("Host", "x"), ("X-Amz-Date", "20261128T064946Z")]);
         assert_eq!(parse(&req("POST", "", &h, b"")), Err(AuthError::Missing));
-        assert_eq!(
-            parse(&req("GET", "Action=ListUsers&X-Amz-Date=x", &h, b"")),
-            Err(AuthError::Missing)
-        );
+        assert_eq!(parse(&req("GET", "Action=ListUsers&X-Amz-Date=x", &h, b"")), Err(AuthError::Missing));
     }
 
     #[test]
@@ -1604,16 +1337,9 @@ mod tests {
             (format!("AWS4-HMAC-SHA256 Credential=A/20261128/us-east-1/ecs/aws4_request, Credential=A/20261128/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature={GOOD_SIG}"), "repeats 'Credential'"),
         ];
         for (value, expected) in cases {
-            let h = headers(&[
-                ("Host", "x"),
-                ("X-Amz-Date", "20261128T064946Z"),
-                ("Authorization", value),
-            ]);
+            let h = headers(&[("Host", "x"), ("X-Amz-Date", "20261128T064946Z"), ("Authorization", value)]);
             match parse(&req("POST", "", &h, b"")) {
-                Err(AuthError::Incomplete(m)) => assert!(
-                    m.contains(expected),
-                    "{value}: got '{m}', want '{expected}'"
-                ),
+                Err(AuthError::Incomplete(m)) => assert!(m.contains(expected), "{value}: got '{m}', want '{expected}'"),
                 other => panic!("{value}: expected Incomplete, got {other:?}"),
             }
         }
@@ -1622,10 +1348,7 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=A/20261128/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature={GOOD_SIG}"
         );
         for (date_header, expected) in [
-            (
-                None,
-                "requires existence of either a 'X-Amz-Date' or a 'Date' header",
-            ),
+            (None, "requires existence of either a 'X-Amz-Date' or a 'Date' header"),
             (Some(("X-Amz-Date", "2026-11-28T06:49:46Z")), "ISO-8601"),
             (Some(("X-Amz-Date", "20261328T064946Z")), "ISO-8601"),
             (Some(("Date", "yesterday")), "RFC 1123"),
@@ -1645,30 +1368,15 @@ mod tests {
     #[test]
     fn malformed_presigned_queries_are_incomplete() {
         let h = headers(&[("Host", "localhost:8080")]);
-        let good = presign(
-            "GET",
-            "localhost:8080",
-            "/",
-            &[("Action", "ListUsers")],
-            b"",
-            &params(T0, None, "iam"),
-            900,
-        );
+        let good =
+            presign("GET", "localhost:8080", "/", &[("Action", "ListUsers")], b"", &params(T0, None, "iam"), 900);
         for (from, to, expected) in [
-            (
-                "X-Amz-Algorithm=AWS4-HMAC-SHA256",
-                "X-Amz-Algorithm=AWS4-HMAC-SHA1",
-                "AWS4-HMAC-SHA1",
-            ),
+            ("X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=AWS4-HMAC-SHA1", "AWS4-HMAC-SHA1"),
             ("X-Amz-Expires=900", "X-Amz-Expires=604801", "X-Amz-Expires"),
             ("X-Amz-Expires=900", "X-Amz-Expires=0", "X-Amz-Expires"),
             ("X-Amz-Expires=900", "X-Amz-Expires=soon", "X-Amz-Expires"),
             ("X-Amz-Expires=900&", "", "must include 'X-Amz-Expires'"),
-            (
-                "X-Amz-SignedHeaders=host",
-                "X-Amz-SignedHeaders=content-type",
-                "must include 'host'",
-            ),
+            ("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=content-type", "must include 'host'"),
             ("X-Amz-Date=20261128T064946Z", "X-Amz-Date=now", "ISO-8601"),
             ("aws4_request", "aws3_request", "valid terminator"),
         ] {
@@ -1687,12 +1395,7 @@ mod tests {
     fn scope_date_must_match_amz_date() {
         let mut h = captured_headers();
         h.insert("x-amz-date", HeaderValue::from_static("20261129T000000Z"));
-        match check(
-            &req("POST", "", &h, b"{}"),
-            SECRET,
-            None,
-            at(T0 + 17 * 3600),
-        ) {
+        match check(&req("POST", "", &h, b"{}"), SECRET, None, at(T0 + 17 * 3600)) {
             Err(AuthError::Invalid(m)) => assert!(m.contains("'20261128' != '20261129'"), "{m}"),
             other => panic!("expected Invalid, got {other:?}"),
         }
@@ -1714,33 +1417,21 @@ mod tests {
         let mut h = headers(&[
             ("host", "127.0.0.1:8080"),
             ("content-type", "application/x-amz-json-1.1"),
-            (
-                "x-amz-target",
-                "AmazonEC2ContainerServiceV20141113.ListTasks",
-            ),
+            ("x-amz-target", "AmazonEC2ContainerServiceV20141113.ListTasks"),
             ("user-agent", "skiff/0.1"),
         ]);
         sign("POST", "/", "", &mut h, body, &params(T0, None, "ecs"));
         let r = req("POST", "", &h, body);
         let auth = parse(&r).unwrap();
-        assert_eq!(
-            auth.signed_headers,
-            ["content-type", "host", "x-amz-date", "x-amz-target"]
-        );
+        assert_eq!(auth.signed_headers, ["content-type", "host", "x-amz-date", "x-amz-target"]);
         assert_eq!(h["x-amz-date"], "20261128T064946Z");
         verify(&r, &auth, SECRET, None, at(T0)).unwrap();
-        assert_eq!(
-            verify(&req("POST", "", &h, b"{}"), &auth, SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(verify(&req("POST", "", &h, b"{}"), &auth, SECRET, None, at(T0)), Err(AuthError::Mismatch));
 
         // The same request signed the botocore way gives the captured signature.
         let mut h = headers(&[
             ("host", "127.0.0.1:18080"),
-            (
-                "x-amz-target",
-                "AmazonEC2ContainerServiceV20141113.ListClusters",
-            ),
+            ("x-amz-target", "AmazonEC2ContainerServiceV20141113.ListClusters"),
             ("content-type", "application/x-amz-json-1.1"),
         ]);
         sign("POST", "/", "", &mut h, b"{}", &params(T0, None, "ecs"));
@@ -1753,21 +1444,8 @@ mod tests {
 
         // With a query string and a non-root path.
         let mut h = headers(&[("host", "localhost")]);
-        sign(
-            "GET",
-            "/v1/a%20b/",
-            "b=2&a=1&c=x%2Fy",
-            &mut h,
-            b"",
-            &params(T0, None, "ecs"),
-        );
-        let r = RequestParts {
-            method: "GET",
-            path: "/v1/a%20b/",
-            query: "b=2&a=1&c=x%2Fy",
-            headers: &h,
-            body: b"",
-        };
+        sign("GET", "/v1/a%20b/", "b=2&a=1&c=x%2Fy", &mut h, b"", &params(T0, None, "ecs"));
+        let r = RequestParts { method: "GET", path: "/v1/a%20b/", query: "b=2&a=1&c=x%2Fy", headers: &h, body: b"" };
         check(&r, SECRET, None, at(T0)).unwrap();
 
         // Without a host header nothing is signed.
@@ -1782,15 +1460,9 @@ mod tests {
         let mut h = headers(&[
             ("host", "127.0.0.1:8080"),
             ("content-type", "application/x-amz-json-1.1"),
-            (
-                "x-amz-target",
-                "AmazonEC2ContainerServiceV20141113.ListClusters",
-            ),
+            ("x-amz-target", "AmazonEC2ContainerServiceV20141113.ListClusters"),
             ("content-length", "2"),
-            (
-                "amz-sdk-invocation-id",
-                "5e2b0e3e-3c54-4a4c-9f6e-3f7a2a1b0c9d",
-            ),
+            ("amz-sdk-invocation-id", "5e2b0e3e-3c54-4a4c-9f6e-3f7a2a1b0c9d"),
             ("amz-sdk-request", "attempt=1; max=25"),
             ("accept-encoding", "gzip"),
         ]);
@@ -1801,12 +1473,7 @@ mod tests {
             &mut h,
             body,
             &params(T0, None, "ecs"),
-            &[
-                "content-length",
-                "amz-sdk-invocation-id",
-                "amz-sdk-request",
-                "x-not-there",
-            ],
+            &["content-length", "amz-sdk-invocation-id", "amz-sdk-request", "x-not-there"],
         );
         let auth = parse(&req("POST", "", &h, body)).unwrap();
         assert_eq!(
@@ -1814,53 +1481,25 @@ mod tests {
             "amz-sdk-invocation-id;amz-sdk-request;content-length;content-type;host;x-amz-date;x-amz-target"
         );
         check(&req("POST", "", &h, body), SECRET, None, at(T0)).unwrap();
-        h.insert(
-            "amz-sdk-request",
-            HeaderValue::from_static("attempt=2; max=25"),
-        );
-        assert_eq!(
-            check(&req("POST", "", &h, body), SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        h.insert("amz-sdk-request", HeaderValue::from_static("attempt=2; max=25"));
+        assert_eq!(check(&req("POST", "", &h, body), SECRET, None, at(T0)), Err(AuthError::Mismatch));
     }
 
     #[test]
     fn session_tokens() {
-        let mut h = headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("content-type", "application/x-amz-json-1.1"),
-        ]);
-        sign(
-            "POST",
-            "/",
-            "",
-            &mut h,
-            b"{}",
-            &params(T0, Some(TOKEN), "ecs"),
-        );
+        let mut h = headers(&[("host", "127.0.0.1:8080"), ("content-type", "application/x-amz-json-1.1")]);
+        sign("POST", "/", "", &mut h, b"{}", &params(T0, Some(TOKEN), "ecs"));
         let r = req("POST", "", &h, b"{}");
         let auth = parse(&r).unwrap();
         assert_eq!(auth.session_token.as_deref(), Some(TOKEN));
-        assert!(auth
-            .signed_headers
-            .iter()
-            .any(|n| n == "x-amz-security-token"));
+        assert!(auth.signed_headers.iter().any(|n| n == "x-amz-security-token"));
         verify(&r, &auth, SECRET, Some(TOKEN), at(T0)).unwrap();
-        assert_eq!(
-            verify(&r, &auth, SECRET, None, at(T0)),
-            Err(AuthError::BadToken)
-        );
-        assert_eq!(
-            verify(&r, &auth, SECRET, Some("other"), at(T0)),
-            Err(AuthError::BadToken)
-        );
+        assert_eq!(verify(&r, &auth, SECRET, None, at(T0)), Err(AuthError::BadToken));
+        assert_eq!(verify(&r, &auth, SECRET, Some("other"), at(T0)), Err(AuthError::BadToken));
 
         let mut h = headers(&[("host", "127.0.0.1:8080")]);
         sign("POST", "/", "", &mut h, b"{}", &params(T0, None, "ecs"));
-        assert_eq!(
-            check(&req("POST", "", &h, b"{}"), SECRET, Some(TOKEN), at(T0)),
-            Err(AuthError::BadToken)
-        );
+        assert_eq!(check(&req("POST", "", &h, b"{}"), SECRET, Some(TOKEN), at(T0)), Err(AuthError::BadToken));
     }
 
     #[test]
@@ -1869,12 +1508,8 @@ mod tests {
         let p = params(T0, Some(TOKEN), "iam");
         let extra = [("Action", "ListUsers"), ("PathPrefix", "/a b/é+~")];
         let q = presign("GET", "localhost:8080", "/", &extra, b"", &p, 900);
-        assert!(q.starts_with(
-            "Action=ListUsers&PathPrefix=%2Fa%20b%2F%C3%A9%2B~&X-Amz-Algorithm=AWS4-HMAC-SHA256&"
-        ));
-        assert!(q.contains(
-            "&X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLETOKEN%2F%2F%2B%3D%3D&X-Amz-Signature="
-        ));
+        assert!(q.starts_with("Action=ListUsers&PathPrefix=%2Fa%20b%2F%C3%A9%2B~&X-Amz-Algorithm=AWS4-HMAC-SHA256&"));
+        assert!(q.contains("&X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLETOKEN%2F%2F%2B%3D%3D&X-Amz-Signature="));
         let r = req("GET", &q, &h, b"");
         let auth = parse(&r).unwrap();
         assert!(auth.presigned);
@@ -1884,66 +1519,24 @@ mod tests {
         verify(&r, &auth, SECRET, Some(TOKEN), at(T0)).unwrap();
         verify(&r, &auth, SECRET, Some(TOKEN), at(T0 + 900)).unwrap();
         verify(&r, &auth, SECRET, Some(TOKEN), at(T0 - 15 * 60)).unwrap();
-        assert_eq!(
-            verify(&r, &auth, SECRET, None, at(T0)),
-            Err(AuthError::BadToken)
-        );
-        assert_eq!(
-            verify(&r, &auth, "nope", Some(TOKEN), at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(verify(&r, &auth, SECRET, None, at(T0)), Err(AuthError::BadToken));
+        assert_eq!(verify(&r, &auth, "nope", Some(TOKEN), at(T0)), Err(AuthError::Mismatch));
 
         let tampered = q.replace("ListUsers", "ListRoles");
-        assert_eq!(
-            check(&req("GET", &tampered, &h, b""), SECRET, Some(TOKEN), at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(check(&req("GET", &tampered, &h, b""), SECRET, Some(TOKEN), at(T0)), Err(AuthError::Mismatch));
         let h2 = headers(&[("host", "localhost:8081")]);
-        assert_eq!(
-            check(&req("GET", &q, &h2, b""), SECRET, Some(TOKEN), at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(check(&req("GET", &q, &h2, b""), SECRET, Some(TOKEN), at(T0)), Err(AuthError::Mismatch));
 
         // A POST presigned with a body signs the body hash (non-S3 services).
-        let q = presign(
-            "POST",
-            "localhost:8080",
-            "/",
-            &[],
-            b"Action=ListUsers",
-            &params(T0, None, "iam"),
-            60,
-        );
-        check(
-            &req("POST", &q, &h, b"Action=ListUsers"),
-            SECRET,
-            None,
-            at(T0),
-        )
-        .unwrap();
-        assert_eq!(
-            check(
-                &req("POST", &q, &h, b"Action=ListRoles"),
-                SECRET,
-                None,
-                at(T0)
-            ),
-            Err(AuthError::Mismatch)
-        );
+        let q = presign("POST", "localhost:8080", "/", &[], b"Action=ListUsers", &params(T0, None, "iam"), 60);
+        check(&req("POST", &q, &h, b"Action=ListUsers"), SECRET, None, at(T0)).unwrap();
+        assert_eq!(check(&req("POST", &q, &h, b"Action=ListRoles"), SECRET, None, at(T0)), Err(AuthError::Mismatch));
     }
 
     #[test]
     fn presigned_expiry() {
         let h = headers(&[("host", "localhost:8080")]);
-        let q = presign(
-            "GET",
-            "localhost:8080",
-            "/",
-            &[("Action", "ListUsers")],
-            b"",
-            &params(T0, None, "iam"),
-            900,
-        );
+        let q = presign("GET", "localhost:8080", "/", &[("Action", "ListUsers")], b"", &params(T0, None, "iam"), 900);
         let r = req("GET", &q, &h, b"");
         match check(&r, SECRET, None, at(T0 + 901)) {
             Err(AuthError::Expired(m)) => {
@@ -1953,19 +1546,13 @@ mod tests {
             other => panic!("expected Expired, got {other:?}"),
         }
         match check(&r, SECRET, None, at(T0 - 16 * 60)) {
-            Err(AuthError::Expired(m)) => assert!(
-                m.starts_with("Signature not yet current: 20261128T064946Z"),
-                "{m}"
-            ),
+            Err(AuthError::Expired(m)) => assert!(m.starts_with("Signature not yet current: 20261128T064946Z"), "{m}"),
             other => panic!("expected Expired, got {other:?}"),
         }
         // Verify re-checks the bounds of a hand-built ParsedAuth.
         let mut auth = parse(&r).unwrap();
         auth.expires = Some(MAX_PRESIGN_EXPIRES_SECS + 1);
-        assert!(matches!(
-            verify(&r, &auth, SECRET, None, at(T0)),
-            Err(AuthError::Incomplete(_))
-        ));
+        assert!(matches!(verify(&r, &auth, SECRET, None, at(T0)), Err(AuthError::Incomplete(_))));
     }
 
     // ---- vectors generated with botocore 1.43.11 (SigV4Auth / SigV4QueryAuth, clock fixed at
@@ -1974,10 +1561,7 @@ mod tests {
     #[test]
     fn botocore_sts_form_post_with_session_token() {
         let h = headers(&[
-            (
-                "Content-Type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            ),
+            ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
             ("Host", "127.0.0.1:18080"),
             ("X-Amz-Date", "20261128T064946Z"),
             ("X-Amz-Security-Token", TOKEN),
@@ -1992,28 +1576,14 @@ mod tests {
         let r = req("POST", "", &h, body);
         check(&r, SECRET, Some(TOKEN), at(T0)).unwrap();
         assert_eq!(check(&r, SECRET, None, at(T0)), Err(AuthError::BadToken));
-        let r = req(
-            "POST",
-            "",
-            &h,
-            b"Action=GetCallerIdentity&Version=2011-06-16",
-        );
-        assert_eq!(
-            check(&r, SECRET, Some(TOKEN), at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        let r = req("POST", "", &h, b"Action=GetCallerIdentity&Version=2011-06-16");
+        assert_eq!(check(&r, SECRET, Some(TOKEN), at(T0)), Err(AuthError::Mismatch));
         // Our signer produces the same signature.
         let mut h2 = headers(&[
-            (
-                "Content-Type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            ),
+            ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
             ("Host", "127.0.0.1:18080"),
         ]);
-        let p = SigningParams {
-            access_key_id: "ASIAEXAMPLE",
-            ..params(T0, Some(TOKEN), "sts")
-        };
+        let p = SigningParams { access_key_id: "ASIAEXAMPLE", ..params(T0, Some(TOKEN), "sts") };
         sign("POST", "/", "", &mut h2, body, &p);
         assert_eq!(h2["authorization"], h["authorization"]);
     }
@@ -2035,32 +1605,18 @@ mod tests {
             "GET",
             "localhost:8080",
             "/",
-            &[
-                ("Action", "ListUsers"),
-                ("Version", "2010-05-08"),
-                ("PathPrefix", "/a b/é~*+!"),
-                ("Marker", ""),
-            ],
+            &[("Action", "ListUsers"), ("Version", "2010-05-08"), ("PathPrefix", "/a b/é~*+!"), ("Marker", "")],
             b"",
             &params(T0, None, "iam"),
             900,
         );
-        assert!(
-            ours.ends_with("dbaa20293607750ff2f319f505461c4abcb5154e4eb0ce87bcf28f4ff2159bb6"),
-            "{ours}"
-        );
-        assert!(matches!(
-            check(&r, SECRET, None, at(T0 + 901)),
-            Err(AuthError::Expired(_))
-        ));
+        assert!(ours.ends_with("dbaa20293607750ff2f319f505461c4abcb5154e4eb0ce87bcf28f4ff2159bb6"), "{ours}");
+        assert!(matches!(check(&r, SECRET, None, at(T0 + 901)), Err(AuthError::Expired(_))));
     }
 
     #[test]
     fn botocore_presigned_sts_with_token_and_extra_header() {
-        let h = headers(&[
-            ("Host", "sts.amazonaws.com"),
-            ("x-k8s-aws-id", "my-cluster"),
-        ]);
+        let h = headers(&[("Host", "sts.amazonaws.com"), ("x-k8s-aws-id", "my-cluster")]);
         let q = "Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256\
                  &X-Amz-Credential=ASIAEXAMPLE%2F20261128%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20261128T064946Z\
                  &X-Amz-Expires=60&X-Amz-SignedHeaders=host%3Bx-k8s-aws-id\
@@ -2071,18 +1627,9 @@ mod tests {
         assert_eq!(auth.signed_headers, ["host", "x-k8s-aws-id"]);
         assert_eq!(auth.access_key_id, "ASIAEXAMPLE");
         verify(&r, &auth, SECRET, Some(TOKEN), at(T0 + 60)).unwrap();
-        assert!(matches!(
-            verify(&r, &auth, SECRET, Some(TOKEN), at(T0 + 61)),
-            Err(AuthError::Expired(_))
-        ));
-        let h2 = headers(&[
-            ("Host", "sts.amazonaws.com"),
-            ("x-k8s-aws-id", "other-cluster"),
-        ]);
-        assert_eq!(
-            check(&req("GET", q, &h2, b""), SECRET, Some(TOKEN), at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert!(matches!(verify(&r, &auth, SECRET, Some(TOKEN), at(T0 + 61)), Err(AuthError::Expired(_))));
+        let h2 = headers(&[("Host", "sts.amazonaws.com"), ("x-k8s-aws-id", "other-cluster")]);
+        assert_eq!(check(&req("GET", q, &h2, b""), SECRET, Some(TOKEN), at(T0)), Err(AuthError::Mismatch));
     }
 
     #[test]
@@ -2090,10 +1637,7 @@ mod tests {
         let h = headers(&[
             ("Host", "127.0.0.1:18080"),
             ("Content-Type", "application/x-amz-json-1.1"),
-            (
-                "X-Amz-Target",
-                "AmazonEC2ContainerServiceV20141113.ListTasks",
-            ),
+            ("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListTasks"),
             ("X-Custom", "  a   b  c   "),
             ("amz-sdk-request", "attempt=1;   max=3"),
             ("X-Amz-Date", "20261128T064946Z"),
@@ -2110,10 +1654,7 @@ mod tests {
         h2.insert("x-custom", HeaderValue::from_static("a b c"));
         check(&req("POST", "", &h2, body), SECRET, None, at(T0)).unwrap();
         h2.insert("x-custom", HeaderValue::from_static("a bc"));
-        assert_eq!(
-            check(&req("POST", "", &h2, body), SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(check(&req("POST", "", &h2, body), SECRET, None, at(T0)), Err(AuthError::Mismatch));
     }
 
     #[test]
@@ -2121,10 +1662,7 @@ mod tests {
         let h = headers(&[
             ("Host", "127.0.0.1:18080"),
             ("Content-Type", "application/x-amz-json-1.1"),
-            (
-                "X-Amz-Target",
-                "AmazonEC2ContainerServiceV20141113.ListClusters",
-            ),
+            ("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListClusters"),
             ("X-Multi", "one"),
             ("X-Multi", "  two   too "),
             ("X-Amz-Date", "20261128T064946Z"),
@@ -2137,19 +1675,14 @@ mod tests {
         ]);
         let r = req("POST", "", &h, b"{}");
         let auth = parse(&r).unwrap();
-        assert!(canonical_request(&r, &auth)
-            .unwrap()
-            .contains("\nx-multi:one,two too\n"));
+        assert!(canonical_request(&r, &auth).unwrap().contains("\nx-multi:one,two too\n"));
         verify(&r, &auth, SECRET, None, at(T0)).unwrap();
         // Order matters: the values are joined in the order received.
         let mut h2 = h.clone();
         h2.remove("x-multi");
         h2.append("x-multi", HeaderValue::from_static("two too"));
         h2.append("x-multi", HeaderValue::from_static("one"));
-        assert_eq!(
-            check(&req("POST", "", &h2, b"{}"), SECRET, None, at(T0)),
-            Err(AuthError::Mismatch)
-        );
+        assert_eq!(check(&req("POST", "", &h2, b"{}"), SECRET, None, at(T0)), Err(AuthError::Mismatch));
     }
 
     #[test]
@@ -2157,57 +1690,27 @@ mod tests {
         let body = b"{}";
         let hash = hex_str(&sha256_hex(body)).to_owned();
         let mut h = headers(&[("host", "localhost"), ("x-amz-content-sha256", &hash)]);
-        sign_with_headers(
-            "POST",
-            "/",
-            "",
-            &mut h,
-            body,
-            &params(T0, None, "ecs"),
-            &["x-amz-content-sha256"],
-        );
+        sign_with_headers("POST", "/", "", &mut h, body, &params(T0, None, "ecs"), &["x-amz-content-sha256"]);
         check(&req("POST", "", &h, body), SECRET, None, at(T0)).unwrap();
         match check(&req("POST", "", &h, b"{ }"), SECRET, None, at(T0)) {
             Err(AuthError::Invalid(m)) => assert!(m.contains("x-amz-content-sha256")),
             other => panic!("expected Invalid, got {other:?}"),
         }
         // UNSIGNED-PAYLOAD leaves the body out of the signature (S3 semantics).
-        let mut h = headers(&[
-            ("host", "localhost"),
-            ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
-        ]);
-        sign_with_headers(
-            "POST",
-            "/",
-            "",
-            &mut h,
-            body,
-            &params(T0, None, "ecs"),
-            &["x-amz-content-sha256"],
-        );
+        let mut h = headers(&[("host", "localhost"), ("x-amz-content-sha256", UNSIGNED_PAYLOAD)]);
+        sign_with_headers("POST", "/", "", &mut h, body, &params(T0, None, "ecs"), &["x-amz-content-sha256"]);
         check(&req("POST", "", &h, b"anything"), SECRET, None, at(T0)).unwrap();
     }
 
     #[test]
     fn date_header_fallback() {
         // Sign by hand with a Date header instead of X-Amz-Date.
-        let h0 = headers(&[
-            ("host", "localhost:8080"),
-            ("date", "Sat, 28 Nov 2026 06:49:46 GMT"),
-        ]);
+        let h0 = headers(&[("host", "localhost:8080"), ("date", "Sat, 28 Nov 2026 06:49:46 GMT")]);
         let mut s = Sha256::new();
         write_request_line(&mut s, "POST", "/", "", false);
         write_canonical_headers(&mut s, ["date", "host"].into_iter(), &h0).unwrap();
-        write_signed_list_and_payload(
-            &mut s,
-            ["date", "host"].into_iter(),
-            hex_str(&sha256_hex(b"{}")),
-        );
-        let sig = finish_signature(
-            &params(T0, None, "ecs"),
-            "20261128T064946Z",
-            &hex_digest(&s.finalize()),
-        );
+        write_signed_list_and_payload(&mut s, ["date", "host"].into_iter(), hex_str(&sha256_hex(b"{}")));
+        let sig = finish_signature(&params(T0, None, "ecs"), "20261128T064946Z", &hex_digest(&s.finalize()));
         let mut h = h0.clone();
         let value = format!(
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/us-east-1/ecs/aws4_request, SignedHeaders=date;host, Signature={}",
@@ -2218,10 +1721,7 @@ mod tests {
         let auth = parse(&r).unwrap();
         assert_eq!(auth.amz_date, "20261128T064946Z");
         verify(&r, &auth, SECRET, None, at(T0)).unwrap();
-        assert!(matches!(
-            verify(&r, &auth, SECRET, None, at(T0 + 3600)),
-            Err(AuthError::Expired(_))
-        ));
+        assert!(matches!(verify(&r, &auth, SECRET, None, at(T0 + 3600)), Err(AuthError::Expired(_))));
     }
 
     #[test]
@@ -2244,16 +1744,10 @@ mod tests {
         };
         assert_eq!(query("", false), "");
         assert_eq!(query("b=2&a=1&a=0&c", false), "a=0&a=1&b=2&c=");
-        assert_eq!(
-            query("k=a%20b&k2=%7e%2a&k3=%2F", false),
-            "k=a%20b&k2=~%2A&k3=%2F"
-        );
+        assert_eq!(query("k=a%20b&k2=%7e%2a&k3=%2F", false), "k=a%20b&k2=~%2A&k3=%2F");
         assert_eq!(query("k=a+b&x=%zz", false), "k=a%2Bb&x=%25zz");
         assert_eq!(query("X-Amz-Signature=abc&a=1", true), "a=1");
-        assert_eq!(
-            query("X-Amz-Signature=abc&a=1", false),
-            "X-Amz-Signature=abc&a=1"
-        );
+        assert_eq!(query("X-Amz-Signature=abc&a=1", false), "X-Amz-Signature=abc&a=1");
         assert!(is_canonical_component("a-b_c.d~%2F%20"));
         assert!(!is_canonical_component("%2f"));
         assert!(!is_canonical_component("%41"));
@@ -2262,10 +1756,7 @@ mod tests {
 
     #[test]
     fn rfc1123_and_amz_dates() {
-        assert_eq!(
-            rfc1123_to_amz_date("Sat, 28 Nov 2026 06:49:46 GMT").as_deref(),
-            Some("20261128T064946Z")
-        );
+        assert_eq!(rfc1123_to_amz_date("Sat, 28 Nov 2026 06:49:46 GMT").as_deref(), Some("20261128T064946Z"));
         assert_eq!(rfc1123_to_amz_date("Sat, 31 Nov 2026 06:49:46 GMT"), None);
         assert_eq!(rfc1123_to_amz_date("Sat, 28 Nov 2026 06:49:46 PST"), None);
         assert_eq!(parse_amz_date("20261128T064946Z"), Some(T0 as i64));
@@ -2277,92 +1768,30 @@ mod tests {
     #[test]
     fn api_error_mapping() {
         let cases: &[(AuthError, &str, u16, &str, u16)] = &[
-            (
-                AuthError::Missing,
-                "MissingAuthenticationTokenException",
-                403,
-                "MissingAuthenticationToken",
-                403,
-            ),
-            (
-                AuthError::Incomplete("x".into()),
-                "IncompleteSignatureException",
-                400,
-                "IncompleteSignature",
-                400,
-            ),
-            (
-                AuthError::UnknownKey("AKID".into()),
-                "UnrecognizedClientException",
-                400,
-                "InvalidClientTokenId",
-                403,
-            ),
-            (
-                AuthError::Expired("x".into()),
-                "InvalidSignatureException",
-                400,
-                "SignatureDoesNotMatch",
-                403,
-            ),
-            (
-                AuthError::Mismatch,
-                "InvalidSignatureException",
-                400,
-                "SignatureDoesNotMatch",
-                403,
-            ),
-            (
-                AuthError::Invalid("x".into()),
-                "InvalidSignatureException",
-                400,
-                "SignatureDoesNotMatch",
-                403,
-            ),
-            (
-                AuthError::BadToken,
-                "UnrecognizedClientException",
-                400,
-                "InvalidClientTokenId",
-                403,
-            ),
+            (AuthError::Missing, "MissingAuthenticationTokenException", 403, "MissingAuthenticationToken", 403),
+            (AuthError::Incomplete("x".into()), "IncompleteSignatureException", 400, "IncompleteSignature", 400),
+            (AuthError::UnknownKey("AKID".into()), "UnrecognizedClientException", 400, "InvalidClientTokenId", 403),
+            (AuthError::Expired("x".into()), "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
+            (AuthError::Mismatch, "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
+            (AuthError::Invalid("x".into()), "InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
+            (AuthError::BadToken, "UnrecognizedClientException", 400, "InvalidClientTokenId", 403),
         ];
         for (e, json_code, json_status, query_code, query_status) in cases {
             let j = e.to_api_error(Protocol::Json);
-            assert_eq!(
-                (j.code.as_ref(), j.status),
-                (*json_code, *json_status),
-                "{e:?}"
-            );
+            assert_eq!((j.code.as_ref(), j.status), (*json_code, *json_status), "{e:?}");
             let q = e.to_api_error(Protocol::Query);
-            assert_eq!(
-                (q.code.as_ref(), q.status),
-                (*query_code, *query_status),
-                "{e:?}"
-            );
+            assert_eq!((q.code.as_ref(), q.status), (*query_code, *query_status), "{e:?}");
         }
+        assert_eq!(AuthError::Missing.to_api_error(Protocol::Json).message, "Missing Authentication Token");
         assert_eq!(
-            AuthError::Missing.to_api_error(Protocol::Json).message,
-            "Missing Authentication Token"
-        );
-        assert_eq!(
-            AuthError::UnknownKey("AKID".into())
-                .to_api_error(Protocol::Json)
-                .message,
+            AuthError::UnknownKey("AKID".into()).to_api_error(Protocol::Json).message,
             "The security token included in the request is invalid."
         );
         assert!(AuthError::Mismatch
             .to_api_error(Protocol::Query)
             .message
-            .starts_with(
-                "The request signature we calculated does not match the signature you provided."
-            ));
-        assert_eq!(
-            AuthError::Incomplete("bad thing".into())
-                .to_api_error(Protocol::Json)
-                .message,
-            "bad thing"
-        );
+            .starts_with("The request signature we calculated does not match the signature you provided."));
+        assert_eq!(AuthError::Incomplete("bad thing".into()).to_api_error(Protocol::Json).message, "bad thing");
     }
 
     #[test]
@@ -2372,9 +1801,7 @@ mod tests {
         assert!(
             matches!(check_scope(&auth, "eu-west-1", "ecs"), Err(AuthError::Invalid(m)) if m.contains("'us-east-1'"))
         );
-        assert!(
-            matches!(check_scope(&auth, "us-east-1", "sts"), Err(AuthError::Invalid(m)) if m.contains("'sts'"))
-        );
+        assert!(matches!(check_scope(&auth, "us-east-1", "sts"), Err(AuthError::Invalid(m)) if m.contains("'sts'")));
     }
 
     /// Rough throughput of parse + verify on the captured request (`cargo test --release -- --ignored`).
@@ -2391,9 +1818,6 @@ mod tests {
             verify_with_cache(&r, &auth, SECRET, None, at(T0), &cache).unwrap();
         }
         let el = start.elapsed();
-        eprintln!(
-            "{n} parse+verify in {el:?}: {:.0}/s",
-            n as f64 / el.as_secs_f64()
-        );
+        eprintln!("{n} parse+verify in {el:?}: {:.0}/s", n as f64 / el.as_secs_f64());
     }
 }

@@ -18,8 +18,7 @@ pub fn to_json_number(ms: EpochMillis) -> serde_json::Value {
 
 /// The query-protocol wire form, e.g. `2026-11-28T06:49:46.123Z`.
 pub fn to_iso8601(ms: EpochMillis) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let s = t.format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into());
     // RFC 3339 from `time` prints nanoseconds when present; AWS prints milliseconds.
     match s.find('.') {

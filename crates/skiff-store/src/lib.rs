@@ -94,12 +94,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
 
     /// Keys starting with `prefix`, in byte order, strictly after `start_after` when given, at most `limit`.
-    async fn scan(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, StoreError>;
+    async fn scan(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Page, StoreError>;
 
     /// Applies `txn` atomically and durably, or reports the conflict.
     async fn txn(&self, txn: Txn) -> Result<TxnOutcome, StoreError>;

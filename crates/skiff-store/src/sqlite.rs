@@ -57,9 +57,8 @@ impl SqliteStore {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Backend("store connection poisoned by an earlier panic".into()))?;
+            let mut guard =
+                conn.lock().map_err(|_| StoreError::Backend("store connection poisoned by an earlier panic".into()))?;
             f(&mut guard)
         })
         .await
@@ -115,10 +114,18 @@ impl Store for SqliteStore {
         let limit = limit.min(i64::MAX as usize - 1) as i64;
         self.with_conn(move |c| {
             let sql = match (inclusive, upper.is_some()) {
-                (true, true) => "SELECT key, value, mod_revision FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
-                (false, true) => "SELECT key, value, mod_revision FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
-                (true, false) => "SELECT key, value, mod_revision FROM kv WHERE key >= ?1 AND ?2 IS NULL ORDER BY key LIMIT ?3",
-                (false, false) => "SELECT key, value, mod_revision FROM kv WHERE key > ?1 AND ?2 IS NULL ORDER BY key LIMIT ?3",
+                (true, true) => {
+                    "SELECT key, value, mod_revision FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+                }
+                (false, true) => {
+                    "SELECT key, value, mod_revision FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+                }
+                (true, false) => {
+                    "SELECT key, value, mod_revision FROM kv WHERE key >= ?1 AND ?2 IS NULL ORDER BY key LIMIT ?3"
+                }
+                (false, false) => {
+                    "SELECT key, value, mod_revision FROM kv WHERE key > ?1 AND ?2 IS NULL ORDER BY key LIMIT ?3"
+                }
             };
             let mut stmt = c.prepare_cached(sql).map_err(backend)?;
             let rows = stmt

@@ -31,7 +31,10 @@ async fn compare_and_swap_is_all_or_nothing() {
     assert_eq!(s.get("k").await.unwrap().unwrap().value, b"x");
     assert_eq!(s.get("other").await.unwrap(), None, "a failed txn must write nothing");
     let rev = s.get("k").await.unwrap().unwrap().mod_revision;
-    assert!(matches!(s.txn(Txn::new().when("k", rev).put("k", b"y".to_vec())).await.unwrap(), TxnOutcome::Committed(_)));
+    assert!(matches!(
+        s.txn(Txn::new().when("k", rev).put("k", b"y".to_vec())).await.unwrap(),
+        TxnOutcome::Committed(_)
+    ));
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@ use super::{encode, keys, load, load_all, max_results, paginate, store_error, up
 use crate::context::{now_millis, Ctx};
 use serde::{Deserialize, Serialize};
 use skiff_model::cluster::{
-    self, CapacityProviderStrategyItem, Cluster, ClusterConfiguration, ClusterCounts, ClusterIncludes,
-    ClusterRecord, ClusterServiceConnectDefaults, ClusterServiceConnectDefaultsRequest, ClusterSetting,
+    self, CapacityProviderStrategyItem, Cluster, ClusterConfiguration, ClusterCounts, ClusterIncludes, ClusterRecord,
+    ClusterServiceConnectDefaults, ClusterServiceConnectDefaultsRequest, ClusterSetting,
 };
 use skiff_model::tag::{validate_tags, Tag};
 use skiff_proto::arn::Arn;
@@ -275,7 +275,10 @@ pub struct UpdateClusterSettingsRequest {
     settings: Vec<ClusterSetting>,
 }
 
-pub async fn update_cluster_settings(ctx: &Ctx, req: UpdateClusterSettingsRequest) -> Result<ClusterResponse, ApiError> {
+pub async fn update_cluster_settings(
+    ctx: &Ctx,
+    req: UpdateClusterSettingsRequest,
+) -> Result<ClusterResponse, ApiError> {
     cluster::validate_settings(&req.settings)?;
     update_active(ctx, &req.cluster, |c| {
         cluster::merge_settings(&mut c.settings, req.settings.clone());

@@ -83,7 +83,12 @@ pub async fn load_all<T: DeserializeOwned>(store: &dyn Store, prefix: &str) -> R
 
 /// Read-modify-write of one existing record under optimistic concurrency: `change` runs on the latest
 /// value and is retried if another writer got there first. `missing` is the error when there is none.
-pub async fn update<T, F>(store: &dyn Store, key: &str, missing: impl Fn() -> ApiError, mut change: F) -> Result<T, ApiError>
+pub async fn update<T, F>(
+    store: &dyn Store,
+    key: &str,
+    missing: impl Fn() -> ApiError,
+    mut change: F,
+) -> Result<T, ApiError>
 where
     T: Serialize + DeserializeOwned,
     F: FnMut(&mut T) -> Result<(), ApiError>,
@@ -104,9 +109,7 @@ pub fn max_results(value: Option<i32>) -> Result<usize, ApiError> {
     match value {
         None => Ok(100),
         Some(n) if (1..=100).contains(&n) => Ok(n as usize),
-        Some(n) => Err(ApiError::invalid_parameter(format!(
-            "maxResults must be between 1 and 100, not {n}."
-        ))),
+        Some(n) => Err(ApiError::invalid_parameter(format!("maxResults must be between 1 and 100, not {n}."))),
     }
 }
 
@@ -117,7 +120,8 @@ pub fn next_token(last: &str) -> String {
 
 /// Decodes a `nextToken` made by [`next_token`].
 pub fn parse_next_token(token: &str) -> Result<String, ApiError> {
-    let invalid = || ApiError::invalid_parameter("Invalid nextToken: pass the nextToken of the previous page unchanged.");
+    let invalid =
+        || ApiError::invalid_parameter("Invalid nextToken: pass the nextToken of the previous page unchanged.");
     if !token.len().is_multiple_of(2) || token.len() > 4096 {
         return Err(invalid());
     }
@@ -130,7 +134,12 @@ pub fn parse_next_token(token: &str) -> Result<String, ApiError> {
 }
 
 /// One page of `items` (already filtered and ordered) after the token's item.
-pub fn paginate(items: Vec<String>, token: Option<&str>, max: usize, descending: bool) -> Result<(Vec<String>, Option<String>), ApiError> {
+pub fn paginate(
+    items: Vec<String>,
+    token: Option<&str>,
+    max: usize,
+    descending: bool,
+) -> Result<(Vec<String>, Option<String>), ApiError> {
     let after = token.map(parse_next_token).transpose()?;
     let mut page: Vec<String> = items
         .into_iter()

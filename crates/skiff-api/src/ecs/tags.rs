@@ -22,7 +22,8 @@ fn resource(ctx: &Ctx, arn_text: &str) -> Result<Resource, ApiError> {
     if arn.service != "ecs" {
         return Err(invalid());
     }
-    let not_found = || ApiError::client("ResourceNotFoundException", format!("The specified resource {arn_text} was not found."));
+    let not_found =
+        || ApiError::client("ResourceNotFoundException", format!("The specified resource {arn_text} was not found."));
     if arn.region != ctx.scope().region || arn.account != ctx.scope().account {
         return Err(not_found());
     }
@@ -46,7 +47,11 @@ fn task_definition_not_found() -> ApiError {
 }
 
 /// Applies `change` to the tags of the resource.
-async fn change_tags(ctx: &Ctx, arn: &str, change: impl Fn(&mut Vec<Tag>) -> Result<(), ApiError>) -> Result<(), ApiError> {
+async fn change_tags(
+    ctx: &Ctx,
+    arn: &str,
+    change: impl Fn(&mut Vec<Tag>) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
     match resource(ctx, arn)? {
         Resource::Cluster(key) => {
             update(ctx.store(), &key, cluster_not_found, |c: &mut ClusterRecord| {

@@ -85,7 +85,9 @@ async fn find(ctx: &Ctx, reference: &str) -> Result<Option<TaskDefinitionRecord>
         return Ok(None);
     }
     match revision {
-        Some(rev) => Ok(load::<TaskDefinitionRecord>(ctx.store(), &keys::task_definition(&family, rev)).await?.map(|(r, _)| r)),
+        Some(rev) => {
+            Ok(load::<TaskDefinitionRecord>(ctx.store(), &keys::task_definition(&family, rev)).await?.map(|(r, _)| r))
+        }
         None => Ok(load_all::<TaskDefinitionRecord>(ctx.store(), &keys::task_definitions_of(&family))
             .await?
             .into_iter()
@@ -103,10 +105,19 @@ pub struct TaskDefinitionResponse {
     tags: Option<Vec<Tag>>,
 }
 
+/// ECS refuses task definitions larger than 64 KiB.
+const MAX_TASK_DEFINITION_BYTES: usize = 65536;
+
 pub async fn register_task_definition(
     ctx: &Ctx,
     req: RegisterTaskDefinitionRequest,
 ) -> Result<TaskDefinitionResponse, ApiError> {
+    let size = encode(&req)?.len();
+    if size > MAX_TASK_DEFINITION_BYTES {
+        return Err(ApiError::client_exception(format!(
+            "Actual length: '{size}'. Max allowed length is '{MAX_TASK_DEFINITION_BYTES}' bytes."
+        )));
+    }
     loop {
         let family = req.family.clone();
         let family_key = keys::family(&family);
@@ -291,13 +302,18 @@ pub async fn deregister_task_definition(
 ) -> Result<DeregisterTaskDefinitionResponse, ApiError> {
     let (family, revision) = revision_reference(&req.task_definition)?;
     let now = now_millis();
-    let record = update(ctx.store(), &keys::task_definition(&family, revision), describe_failed, |r: &mut TaskDefinitionRecord| {
-        if r.status() == TaskDefinitionStatus::Active {
-            r.task_definition.status = Some(TaskDefinitionStatus::Inactive);
-            r.task_definition.deregistered_at = Some(now);
-        }
-        Ok(())
-    })
+    let record = update(
+        ctx.store(),
+        &keys::task_definition(&family, revision),
+        describe_failed,
+        |r: &mut TaskDefinitionRecord| {
+            if r.status() == TaskDefinitionStatus::Active {
+                r.task_definition.status = Some(TaskDefinitionStatus::Inactive);
+                r.task_definition.deregistered_at = Some(now);
+            }
+            Ok(())
+        },
+    )
     .await?;
     Ok(DeregisterTaskDefinitionResponse { task_definition: record.task_definition })
 }

@@ -1,0 +1,225 @@
+# Skiff's build, test and demo entry points. GNU make; run as root on Debian 12 (or any machine with rustup's
+# cargo and a python3 that can make virtualenvs).
+#
+#   make deps     install what is missing (apt packages, the .venv with the AWS CLI, boto3 and pytest)
+#   make build    debug build of the workspace (what the tests use)
+#   make lint     rustfmt check and clippy with warnings denied
+#   make unit     cargo test --workspace
+#   make e2e      the end-to-end suite (tests/e2e, pytest) against a real `skiff server`
+#   make test     deps + lint + unit + e2e (what .ci/run runs)
+#   make demo     release build, start a server on 127.0.0.1:9400 and walk through it with the AWS CLI
+#   make demo-stop
+#   make bench    bench/api-throughput.sh
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# rustup installs cargo here; a login shell puts it on PATH, a bare CI environment may not.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+CARGO        ?= cargo
+PYTHON       ?= python3
+VENV         := .venv
+VENV_PY      := $(VENV)/bin/python
+REQUIREMENTS := tests/e2e/requirements.txt
+VENV_STAMP   := $(VENV)/.requirements.stamp
+# Debian packages the build and the tests need: a C toolchain and pkg-config for the bundled SQLite
+# (rusqlite), curl for health checks, CA certificates for cargo and pip.
+APT_PACKAGES := build-essential pkg-config curl ca-certificates
+
+DEBUG_BIN    := target/debug/skiff
+RELEASE_BIN  := target/release/skiff
+
+DEMO_DIR     := .demo
+DEMO_LISTEN  := 127.0.0.1:9400
+DEMO_URL     := http://$(DEMO_LISTEN)
+DEMO_PIDFILE := $(DEMO_DIR)/server.pid
+DEMO_LOG     := $(DEMO_DIR)/server.log
+DEMO_ACCOUNT := 000000000000
+DEMO_REGION  := us-east-1
+
+.PHONY: help deps apt-deps cargo-check venv build build-release lint unit e2e test demo demo-stop bench
+
+help:
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+
+# ---------------------------------------------------------------------------------------------------------
+# dependencies
+
+deps: apt-deps cargo-check venv
+
+# Installs only what is missing; `apt-get update` runs only when something is.
+apt-deps:
+	@missing=""
+	for p in $(APT_PACKAGES); do
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"
+	done
+	if ! command -v $(PYTHON) >/dev/null 2>&1; then
+	  missing="$$missing python3 python3-venv"
+	elif [ ! -x $(VENV_PY) ]; then
+	  # Debian's python3 needs python3-venv (ensurepip) to make a virtualenv: try it before deciding.
+	  probe="$$(mktemp -d)"
+	  if ! $(PYTHON) -m venv "$$probe/venv" >/dev/null 2>&1; then missing="$$missing python3-venv"; fi
+	  rm -rf "$$probe"
+	fi
+	if [ -z "$$missing" ]; then echo "deps: system packages present"; exit 0; fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+	  echo "deps: missing packages:$$missing, and there is no apt-get here: install them yourself" >&2; exit 1
+	fi
+	sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo"; fi
+	echo "deps: installing$$missing"
+	$$sudo apt-get update
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends $$missing
+
+cargo-check:
+	@if ! command -v $(CARGO) >/dev/null 2>&1; then
+	  echo "deps: cargo was not found. Install the Rust toolchain with rustup (https://rustup.rs):" >&2
+	  echo "        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --component rustfmt,clippy" >&2
+	  echo "      then open a new shell (or run: . \"\$$HOME/.cargo/env\") and run make again." >&2
+	  exit 1
+	fi
+	for tool in fmt clippy; do
+	  if ! $(CARGO) $$tool --version >/dev/null 2>&1; then
+	    if command -v rustup >/dev/null 2>&1; then
+	      comp=$$tool; [ "$$tool" = fmt ] && comp=rustfmt
+	      rustup component add "$$comp"
+	    else
+	      echo "deps: cargo $$tool is missing and rustup is not available to add it" >&2; exit 1
+	    fi
+	  fi
+	done
+	echo "deps: $$($(CARGO) --version)"
+
+venv: $(VENV_STAMP)
+
+# The virtualenv is (re)filled only when requirements.txt changes.
+$(VENV_STAMP): $(REQUIREMENTS)
+	@if [ ! -x $(VENV_PY) ]; then
+	  echo "deps: creating $(VENV)"
+	  rm -rf $(VENV)
+	  $(PYTHON) -m venv $(VENV)
+	fi
+	echo "deps: installing $(REQUIREMENTS) into $(VENV)"
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	touch $@
+
+# ---------------------------------------------------------------------------------------------------------
+# build and tests
+
+build: cargo-check
+	$(CARGO) build --workspace
+
+build-release: cargo-check
+	$(CARGO) build --release -p skiff
+
+lint: cargo-check
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: cargo-check
+	$(CARGO) test --workspace
+
+# SKIFF_BIN may point at another binary (e.g. a release build).
+SKIFF_BIN ?= $(CURDIR)/$(DEBUG_BIN)
+PYTEST_ARGS ?=
+e2e: venv build
+	SKIFF_BIN="$(SKIFF_BIN)" PYTHONDONTWRITEBYTECODE=1 \
+	  $(VENV_PY) -m pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+test: deps lint unit e2e
+
+# ---------------------------------------------------------------------------------------------------------
+# demo: a server on 127.0.0.1:9400 and the AWS CLI walking through it
+
+demo: deps build-release
+	@mkdir -p $(DEMO_DIR)/data
+	bold=""; plain=""; if [ -t 1 ]; then bold=$$'\033[1m'; plain=$$'\033[0m'; fi
+	run() { printf '\n%s$$ %s%s\n' "$$bold" "$$*" "$$plain"; "$$@"; }
+	pid=""
+	if [ -f $(DEMO_PIDFILE) ]; then
+	  pid="$$(cat $(DEMO_PIDFILE))"
+	  if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null && tr '\0' ' ' < /proc/$$pid/cmdline | grep -q 'skiff server'; then
+	    echo "demo: reusing the server already running (pid $$pid)"
+	  else
+	    pid=""; rm -f $(DEMO_PIDFILE)
+	  fi
+	fi
+	if [ -z "$$pid" ]; then
+	  echo "demo: starting $(RELEASE_BIN) server --listen $(DEMO_LISTEN) --data-dir $(DEMO_DIR)/data"
+	  env -u SKIFF_ROOT_ACCESS_KEY_ID -u SKIFF_ROOT_SECRET_ACCESS_KEY \
+	    nohup $(RELEASE_BIN) server --listen $(DEMO_LISTEN) --data-dir $(DEMO_DIR)/data \
+	      --account-id $(DEMO_ACCOUNT) --region $(DEMO_REGION) >$(DEMO_LOG) 2>&1 </dev/null &
+	  pid=$$!
+	  echo "$$pid" > $(DEMO_PIDFILE)
+	fi
+	for i in $$(seq 1 300); do
+	  if curl -fsS $(DEMO_URL)/healthz >/dev/null 2>&1; then break; fi
+	  if ! kill -0 "$$pid" 2>/dev/null; then
+	    echo "demo: the server exited; its log ($(DEMO_LOG)):" >&2; cat $(DEMO_LOG) >&2; rm -f $(DEMO_PIDFILE); exit 1
+	  fi
+	  if [ "$$i" = 300 ]; then echo "demo: no answer from $(DEMO_URL)/healthz after 30 s; log in $(DEMO_LOG)" >&2; exit 1; fi
+	  sleep 0.1
+	done
+	echo "demo: server up at $(DEMO_URL) (pid $$pid, log $(DEMO_LOG))"
+	creds=$(DEMO_DIR)/data/credentials.json
+	if [ ! -f "$$creds" ]; then echo "demo: $$creds is missing" >&2; exit 1; fi
+	export AWS_ACCESS_KEY_ID="$$($(VENV_PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["accessKeyId"])' "$$creds")"
+	export AWS_SECRET_ACCESS_KEY="$$($(VENV_PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["secretAccessKey"])' "$$creds")"
+	export AWS_DEFAULT_REGION=$(DEMO_REGION)
+	unset AWS_PROFILE AWS_SESSION_TOKEN
+	export AWS_CONFIG_FILE=$(CURDIR)/$(DEMO_DIR)/aws-config AWS_SHARED_CREDENTIALS_FILE=$(CURDIR)/$(DEMO_DIR)/aws-credentials
+	printf '[default]\nregion = $(DEMO_REGION)\noutput = json\n' > "$$AWS_CONFIG_FILE"
+	: > "$$AWS_SHARED_CREDENTIALS_FILE"
+	aws="$(VENV)/bin/aws"
+	# make strips the indentation of recipe lines, so the file is written flat and pretty-printed after.
+	cat > $(DEMO_DIR)/web-taskdef.json.tmp <<-'JSON'
+	{"family": "web", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+	 "executionRoleArn": "arn:aws:iam::$(DEMO_ACCOUNT):role/ecsTaskExecutionRole",
+	 "containerDefinitions": [{"name": "web", "image": "busybox", "command": ["httpd", "-f", "-p", "8080"],
+	   "portMappings": [{"containerPort": 8080}],
+	   "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web",
+	     "awslogs-region": "$(DEMO_REGION)", "awslogs-stream-prefix": "web"}}}]}
+	JSON
+	$(VENV_PY) -m json.tool --indent 2 $(DEMO_DIR)/web-taskdef.json.tmp > $(DEMO_DIR)/web-taskdef.json
+	rm -f $(DEMO_DIR)/web-taskdef.json.tmp
+	run $$aws --endpoint-url $(DEMO_URL) sts get-caller-identity
+	run $$aws --endpoint-url $(DEMO_URL) ecs create-cluster --cluster-name demo
+	echo; echo "$(DEMO_DIR)/web-taskdef.json:"; cat $(DEMO_DIR)/web-taskdef.json
+	run $$aws --endpoint-url $(DEMO_URL) ecs register-task-definition --cli-input-json file://$(DEMO_DIR)/web-taskdef.json \
+	  --query 'taskDefinition.{arn: taskDefinitionArn, revision: revision, status: status, cpu: cpu, memory: memory}'
+	run $$aws --endpoint-url $(DEMO_URL) ecs describe-task-definition --task-definition web
+	run $$aws --endpoint-url $(DEMO_URL) ecs list-clusters
+	printf '%s\n' "" \
+	  "Skiff is running at $(DEMO_URL) (pid $$pid, log $(DEMO_LOG), data in $(DEMO_DIR)/data)." \
+	  "Point the AWS CLI (or boto3, or Terraform) at it with --endpoint-url $(DEMO_URL) and these credentials:" \
+	  "" \
+	  "    export AWS_ACCESS_KEY_ID=$$AWS_ACCESS_KEY_ID" \
+	  "    export AWS_SECRET_ACCESS_KEY=$$AWS_SECRET_ACCESS_KEY" \
+	  "    export AWS_DEFAULT_REGION=$(DEMO_REGION)" \
+	  "    $(VENV)/bin/aws --endpoint-url $(DEMO_URL) ecs list-task-definitions" \
+	  "" \
+	  "(the credentials are kept in $(DEMO_DIR)/data/credentials.json)" \
+	  "Stop the server with: make demo-stop"
+
+demo-stop:
+	@if [ ! -f $(DEMO_PIDFILE) ]; then echo "demo: no server recorded in $(DEMO_PIDFILE)"; exit 0; fi
+	pid="$$(cat $(DEMO_PIDFILE))"
+	if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null && tr '\0' ' ' < /proc/$$pid/cmdline | grep -q 'skiff server'; then
+	  kill "$$pid"
+	  for i in $$(seq 1 100); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.1; done
+	  if kill -0 "$$pid" 2>/dev/null; then echo "demo: pid $$pid ignored SIGTERM for 10 s; sending SIGKILL"; kill -9 "$$pid"; fi
+	  echo "demo: stopped the server (pid $$pid)"
+	else
+	  echo "demo: pid $$pid from $(DEMO_PIDFILE) is not a running skiff server"
+	fi
+	rm -f $(DEMO_PIDFILE)
+
+# ---------------------------------------------------------------------------------------------------------
+
+# The script builds what it runs (release) and starts its own server.
+bench: deps
+	@if [ ! -f bench/api-throughput.sh ]; then echo "bench: bench/api-throughput.sh does not exist yet" >&2; exit 1; fi
+	bash bench/api-throughput.sh
