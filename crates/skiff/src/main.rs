@@ -1,1 +1,121 @@
-fn main() {}
+//! The `skiff` binary: `skiff server` runs the all-in-one server (`skiff-api`); the other subcommands are a
+//! client for people, speaking the same public AWS API as the AWS CLI (`skiff-client`). This crate only
+//! parses arguments, resolves configuration and prints; it holds no logic of the server.
+
+mod commands;
+mod credentials;
+mod server;
+mod table;
+
+use clap::{Parser, Subcommand};
+use commands::{clusters, task_definitions, ClientArgs, Context};
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Client commands find credentials in this order: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN);
+SKIFF_ROOT_ACCESS_KEY_ID + SKIFF_ROOT_SECRET_ACCESS_KEY; the server's generated credentials.json in --data-dir.
+
+Exit status: 0 success; 1 the command failed (an AWS error, an unreachable server, a bad input file, or a
+failure reported for some of the names given); 2 usage error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, about = "Skiff: a self-hosted Fargate that speaks the AWS APIs", after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the all-in-one server: the API, controllers and agent, state in the data directory
+    Server(server::ServerArgs),
+    /// ECS clusters: ls, describe, create, delete
+    Clusters {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: clusters::Command,
+    },
+    /// ECS task definitions: ls, describe, register, deregister, delete
+    #[command(name = "task-definitions", visible_alias = "td")]
+    TaskDefinitions {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: task_definitions::Command,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server(args) => server::run(args),
+        Command::Clusters { client, command } => {
+            run_client(&client, |ctx| async move { clusters::run(&ctx, command).await })
+        }
+        Command::TaskDefinitions { client, command } => {
+            run_client(&client, |ctx| async move { task_definitions::run(&ctx, command).await })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs one client command on a single-threaded runtime.
+fn run_client<F, Fut>(args: &ClientArgs, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let ctx = Context::from_args(args)?;
+        command(ctx).await
+    })
+}
+
+/// Output cut short by a closed pipe (`skiff … | head`) is not an error worth reporting.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let err = Cli::try_parse_from(["skiff", "clusters", "describe"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::try_parse_from(["skiff", "clusters", "create", "x", "--tag", "novalue"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn task_definition_commands_parse() {
+        let cli = Cli::try_parse_from(["skiff", "td", "ls", "--family-prefix", "web", "--status", "inactive"]).unwrap();
+        let Command::TaskDefinitions { command, .. } = cli.command else { panic!("not task-definitions") };
+        assert!(matches!(
+            command,
+            task_definitions::Command::Ls { family_prefix: Some(ref p), status: Some(task_definitions::Status::Inactive) }
+                if p == "web"
+        ));
+        let cli = Cli::try_parse_from(["skiff", "task-definitions", "delete", "web:1", "web:2"]).unwrap();
+        let Command::TaskDefinitions { command, .. } = cli.command else { panic!("not task-definitions") };
+        assert!(
+            matches!(command, task_definitions::Command::Delete { ref task_definitions } if task_definitions.len() == 2)
+        );
+    }
+}

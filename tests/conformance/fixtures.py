@@ -1,0 +1,283 @@
+"""Values that must be semantically valid, not just model-valid: the small fixture table the generated
+well-formed calls draw from, and the generic generator for everything else.
+
+How a top-level input member gets its value (first match wins):
+  1. OPERATION_MEMBERS[(service, operation, member)]
+  2. MEMBERS[(service, member)]
+  3. for *required* members only: SHAPES[(service, shape name)], then the generic generator
+     (enum → first value, string → "conformance" padded to `min`, number → `min` or 1, …).
+Optional members are exercised only when (1) or (2) has a value for them (anything else would be a guess
+the server may rightly refuse); `NOT_EXERCISED` says why the others are left out, and the coverage report
+lists them.
+
+A fixture is a plain value or `fn(world, shape) -> value`; `world` (conftest.World) owns the resources the
+suite created first (a cluster, a registered task definition) and makes fresh ones for calls that consume
+them (DeleteCluster, DeregisterTaskDefinition, …).
+
+OPERATION_BASE names optional members that must accompany the required ones for the call to be valid
+(RegisterTaskDefinition on Fargate needs cpu, memory, awsvpc and FARGATE compatibility).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any, Callable
+
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+
+Fixture = Any  # a value, or Callable[[world, Shape], value]
+
+ROLE = "arn:aws:iam::{account}:role/{name}"
+
+
+def fargate_containers(world: Any, shape: Shape) -> list:
+    """One container that uses many of ContainerDefinition's members, every value valid on Fargate."""
+    return [
+        {
+            "name": "web",
+            "image": "public.ecr.aws/docker/library/busybox:latest",
+            "cpu": 128,
+            "memory": 256,
+            "memoryReservation": 128,
+            "essential": True,
+            "command": ["httpd", "-f", "-p", "8080"],
+            "workingDirectory": "/",
+            "portMappings": [{"containerPort": 8080, "protocol": "tcp", "name": "http", "appProtocol": "http"}],
+            "environment": [{"name": "MODE", "value": "conformance"}],
+            "healthCheck": {
+                "command": ["CMD-SHELL", "true"],
+                "interval": 30,
+                "timeout": 5,
+                "retries": 3,
+                "startPeriod": 0,
+            },
+            "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": "/ecs/conformance",
+                    "awslogs-region": world.region,
+                    "awslogs-stream-prefix": "web",
+                },
+            },
+            "dockerLabels": {"suite": "conformance"},
+            "stopTimeout": 30,
+        }
+    ]
+
+
+def all_enum_values(world: Any, shape: Shape) -> list:
+    """For list-of-enum members such as `include`: every value the model knows."""
+    assert isinstance(shape, ListShape)
+    return list(shape.member.metadata["enum"])
+
+
+TAGS = [{"key": "suite", "value": "conformance"}, {"key": "team", "value": "platform"}]
+
+MEMBERS: dict[tuple[str, str], Fixture] = {
+    # ecs: clusters
+    ("ecs", "clusterName"): lambda w, s: w.unique("conf"),
+    ("ecs", "cluster"): lambda w, s: w.cluster_name,
+    ("ecs", "clusters"): lambda w, s: [w.cluster_name, w.cluster_arn],
+    ("ecs", "include"): all_enum_values,
+    ("ecs", "settings"): [{"name": "containerInsights", "value": "enabled"}],
+    ("ecs", "configuration"): {"executeCommandConfiguration": {"logging": "DEFAULT"}},
+    ("ecs", "capacityProviders"): ["FARGATE", "FARGATE_SPOT"],
+    ("ecs", "defaultCapacityProviderStrategy"): [
+        {"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+        {"capacityProvider": "FARGATE_SPOT", "weight": 3},
+    ],
+    ("ecs", "tags"): TAGS,
+    ("ecs", "maxResults"): 10,
+    # ecs: task definitions
+    ("ecs", "family"): lambda w, s: w.unique("conf-family"),
+    ("ecs", "familyPrefix"): lambda w, s: w.family,
+    ("ecs", "containerDefinitions"): fargate_containers,
+    ("ecs", "requiresCompatibilities"): ["FARGATE"],
+    ("ecs", "networkMode"): "awsvpc",
+    ("ecs", "cpu"): "256",
+    ("ecs", "memory"): "512",
+    ("ecs", "taskRoleArn"): lambda w, s: ROLE.format(account=w.account, name="conformance-task"),
+    ("ecs", "executionRoleArn"): lambda w, s: ROLE.format(account=w.account, name="ecsTaskExecutionRole"),
+    ("ecs", "volumes"): [{"name": "scratch"}],
+    ("ecs", "ephemeralStorage"): {"sizeInGiB": 30},
+    ("ecs", "runtimePlatform"): {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
+    ("ecs", "pidMode"): "task",
+    ("ecs", "enableFaultInjection"): False,
+    ("ecs", "taskDefinition"): lambda w, s: w.task_definition_arn,
+    # ecs: tags
+    ("ecs", "resourceArn"): lambda w, s: w.cluster_arn,
+    ("ecs", "tagKeys"): ["suite"],
+}
+
+OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
+    # Calls that change or consume their resource get a fresh one, so cases stay independent.
+    ("ecs", "UpdateCluster", "cluster"): lambda w, s: w.fresh_cluster(),
+    ("ecs", "UpdateClusterSettings", "cluster"): lambda w, s: w.fresh_cluster(),
+    ("ecs", "PutClusterCapacityProviders", "cluster"): lambda w, s: w.fresh_cluster(),
+    ("ecs", "DeleteCluster", "cluster"): lambda w, s: w.fresh_cluster(),
+    ("ecs", "TagResource", "resourceArn"): lambda w, s: w.fresh_cluster_arn(),
+    ("ecs", "UntagResource", "resourceArn"): lambda w, s: w.fresh_cluster_arn(),
+    ("ecs", "DeregisterTaskDefinition", "taskDefinition"): lambda w, s: w.fresh_revision(),
+    ("ecs", "DeleteTaskDefinitions", "taskDefinitions"): lambda w, s: [w.fresh_inactive_revision()],
+    ("ecs", "DescribeTaskDefinition", "taskDefinition"): lambda w, s: w.task_definition_arn,
+    ("ecs", "ListTaskDefinitions", "status"): "ACTIVE",
+    ("ecs", "ListTaskDefinitions", "sort"): "DESC",
+    ("ecs", "ListTaskDefinitionFamilies", "status"): "ALL",
+}
+
+OPERATION_BASE: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ecs", "RegisterTaskDefinition"): ("requiresCompatibilities", "networkMode", "cpu", "memory"),
+}
+
+# Optional members deliberately left out of the well-formed calls, and why.
+NOT_EXERCISED: dict[tuple[str, str], str] = {
+    ("ecs", "nextToken"): "needs a token from a previous page (the e2e suite pages through lists)",
+    ("ecs", "serviceConnectDefaults"): "needs an AWS Cloud Map namespace",
+    ("ecs", "placementConstraints"): "memberOf constraints do not apply to Fargate",
+    ("ecs", "proxyConfiguration"): "App Mesh proxy configuration needs an Envoy container",
+    ("ecs", "inferenceAccelerators"): "Elastic Inference does not exist on Fargate",
+    ("ecs", "ipcMode"): "ipcMode is not supported on Fargate",
+    ("ecs", "trustedExecutionConfiguration"): "needs trusted-execution capable capacity",
+}
+
+# Members holding a reference to a resource: besides the fixture, well-formed calls refer to the same
+# resource in these other spellings, and mutated calls refer to resources that do not exist.
+REFERENCE_VARIANTS: dict[tuple[str, str], dict[str, Callable[[Any], Any]]] = {
+    ("ecs", "cluster"): {
+        "missing-name": lambda w: w.unique("missing"),
+        "missing-arn": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:cluster/{w.unique('missing')}",
+        "other-account": lambda w: f"arn:aws:ecs:{w.region}:210987654321:cluster/{w.cluster_name}",
+        "other-service-arn": lambda w: f"arn:aws:iam::{w.account}:role/{w.cluster_name}",
+    },
+    ("ecs", "resourceArn"): {
+        "missing-cluster": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:cluster/{w.unique('missing')}",
+        "missing-task-definition": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:task-definition/{w.unique('missing')}:1",
+        "service-arn": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:service/{w.cluster_name}/{w.unique('svc')}",
+        "task-arn": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:task/{w.cluster_name}/0123456789abcdef0123456789abcdef",
+        "other-account": lambda w: f"arn:aws:ecs:{w.region}:210987654321:cluster/{w.cluster_name}",
+        "not-an-arn": lambda w: "not-an-arn",
+    },
+    ("ecs", "taskDefinition"): {
+        "missing-family": lambda w: w.unique("missing"),
+        "missing-revision": lambda w: f"{w.family}:9999",
+        "revision-zero": lambda w: f"{w.family}:0",
+        "not-a-number": lambda w: f"{w.family}:latest",
+        "other-account": lambda w: f"arn:aws:ecs:{w.region}:210987654321:task-definition/{w.family}:1",
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# generation
+
+
+def resolve(fixture: Fixture, world: Any, shape: Shape) -> Any:
+    value = fixture(world, shape) if callable(fixture) else fixture
+    return copy.deepcopy(value)
+
+
+def member_fixture(service: str, operation: str, member: str) -> Fixture | None:
+    key = (service, operation, member)
+    if key in OPERATION_MEMBERS:
+        return OPERATION_MEMBERS[key]
+    return MEMBERS.get((service, member))
+
+
+def generate(shape: Shape, world: Any, service: str, depth: int = 0) -> Any:
+    """A model-valid value for `shape`: required members only for structures, one element for lists
+    that need one, values inside min/max."""
+    fx = SHAPES.get((service, shape.name))
+    if fx is not None:
+        return resolve(fx, world, shape)
+    t = shape.type_name
+    meta = shape.metadata
+    if t == "structure":
+        assert isinstance(shape, StructureShape)
+        if meta.get("union"):
+            name, member = next(iter(shape.members.items()))
+            return {name: generate(member, world, service, depth + 1)}
+        return {n: generate(shape.members[n], world, service, depth + 1) for n in shape.required_members}
+    if t == "list":
+        assert isinstance(shape, ListShape)
+        n = max(meta.get("min", 0), 1 if depth < 6 else 0)
+        return [generate(shape.member, world, service, depth + 1) for _ in range(n)]
+    if t == "map":
+        assert isinstance(shape, MapShape)
+        return {generate(shape.key, world, service, depth + 1): generate(shape.value, world, service, depth + 1)}
+    if t == "string":
+        if meta.get("enum"):
+            return meta["enum"][0]
+        text = "conformance"
+        lo, hi = meta.get("min", 0), meta.get("max")
+        if len(text) < lo:
+            text = text + "x" * (lo - len(text))
+        if hi is not None:
+            text = text[:hi]
+        return text
+    if t in ("integer", "long"):
+        lo, hi = meta.get("min"), meta.get("max")
+        v = 1 if lo is None else lo
+        return v if hi is None else min(v, hi)
+    if t in ("float", "double"):
+        return float(meta.get("min", 1))
+    if t == "boolean":
+        return False
+    if t == "timestamp":
+        return int(dt.datetime.now(dt.timezone.utc).timestamp())
+    if t == "blob":
+        return "Y29uZm9ybWFuY2U="
+    raise ValueError(f"cannot generate a value for {t} shape {shape.name}")
+
+
+SHAPES: dict[tuple[str, str], Fixture] = {
+    # nested shapes the generic generator would fill with nonsense
+    ("ecs", "Tags"): TAGS,
+    ("ecs", "ContainerDefinitions"): fargate_containers,
+}
+
+
+def base_members(service: str, operation: OperationModel) -> list[str]:
+    """The members of the minimal well-formed call: the required ones and OPERATION_BASE's."""
+    shape = operation.input_shape
+    if shape is None:
+        return []
+    extra = OPERATION_BASE.get((service, operation.name), ())
+    return list(shape.required_members) + [m for m in extra if m not in shape.required_members]
+
+
+def optional_members(service: str, operation: OperationModel) -> tuple[list[str], dict[str, str]]:
+    """(optional members with a fixture, {optional member without one: why it is not exercised})."""
+    shape = operation.input_shape
+    if shape is None:
+        return [], {}
+    base = set(base_members(service, operation))
+    with_fixture, without = [], {}
+    for name in shape.members:
+        if name in base:
+            continue
+        if member_fixture(service, operation.name, name) is not None:
+            with_fixture.append(name)
+        else:
+            without[name] = NOT_EXERCISED.get((service, name), "no fixture value")
+    return with_fixture, without
+
+
+def build_input(service: str, operation: OperationModel, world: Any, members: list[str]) -> dict:
+    """The input for a call that sets exactly `members` (fixture values, generated for required members
+    without a fixture)."""
+    shape = operation.input_shape
+    out: dict[str, Any] = {}
+    if shape is None:
+        return out
+    for name in members:
+        member = shape.members[name]
+        fx = member_fixture(service, operation.name, name)
+        if fx is not None:
+            out[name] = resolve(fx, world, member)
+        elif name in shape.required_members:
+            out[name] = generate(member, world, service)
+        else:
+            raise KeyError(f"no fixture for optional member {service}.{operation.name}.{name}")
+    return out

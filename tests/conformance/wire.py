@@ -1,0 +1,124 @@
+"""Raw, signed calls to a Skiff server for any modelled operation, so the suite sees the exact bytes on the
+wire. Signing and sending are the end-to-end harness's (`harness.signed_request`); this module only knows
+how each protocol addresses an operation (JSON: `X-Amz-Target`; query: `Action`/`Version` form fields)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import botocore.parsers
+import botocore.serialize
+from botocore.model import OperationModel
+
+import harness  # tests/e2e/harness.py (conftest puts tests/e2e on sys.path)
+
+BODY_EXCERPT = 1500
+
+
+@dataclass
+class Exchange:
+    """One request and what came back: a response, or the transport error that replaced it."""
+
+    operation: str
+    headers: dict[str, str]
+    body: bytes
+    response: Optional[harness.RawResponse] = None
+    transport_error: Optional[str] = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> Optional[int]:
+        return self.response.status if self.response is not None else None
+
+    def describe(self) -> str:
+        """The exact request and response, for failure messages and the report to the server's authors."""
+        body = self.body
+        shown = body[:BODY_EXCERPT]
+        more = f" … ({len(body)} bytes in all)" if len(body) > BODY_EXCERPT else ""
+        lines = ["request:  POST /"]
+        lines += [f"          {k}: {v}" for k, v in self.headers.items()]
+        lines.append(f"          body: {shown!r}{more}")
+        if self.response is None:
+            lines.append(f"response: none — {self.transport_error}")
+        else:
+            r = self.response
+            lines.append(f"response: HTTP {r.status}")
+            for k in ("Content-Type", "x-amzn-ErrorType", "x-amzn-RequestId"):
+                if r.headers.get(k) is not None:
+                    lines.append(f"          {k}: {r.headers.get(k)}")
+            rb = r.body
+            rmore = f" … ({len(rb)} bytes in all)" if len(rb) > BODY_EXCERPT else ""
+            lines.append(f"          body: {rb[:BODY_EXCERPT]!r}{rmore}")
+        return "\n".join(lines)
+
+
+TRANSPORT_ERRORS = (http.client.HTTPException, ConnectionError, socket.timeout, OSError)
+
+
+def json_headers(operation: OperationModel) -> dict[str, str]:
+    meta = operation.service_model.metadata
+    return {
+        "Content-Type": f"application/x-amz-json-{meta.get('jsonVersion', '1.0')}",
+        "X-Amz-Target": f"{meta['targetPrefix']}.{operation.name}",
+    }
+
+
+def call_json(server: harness.SkiffServer, operation: OperationModel, body: bytes | Any) -> Exchange:
+    """A signed AWS JSON call; `body` is raw bytes or a value to serialise (exactly, no botocore)."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = json_headers(operation)
+    ex = Exchange(operation.name, dict(headers), raw)
+    return _send(server, operation, ex)
+
+
+def query_params(operation: OperationModel, params: dict[str, Any]) -> dict[str, str]:
+    """`params` (the input shape's members) as query-protocol form fields, with Action and Version, by
+    botocore's own serializer (without its parameter validation, so mutated values pass through)."""
+    serializer = botocore.serialize.create_serializer("query", include_validation=False)
+    request = serializer.serialize_to_request(params, operation)
+    return {k: str(v) for k, v in request["body"].items()}
+
+
+def call_query(
+    server: harness.SkiffServer,
+    operation: OperationModel,
+    params: Optional[dict[str, Any]] = None,
+    *,
+    raw_body: Optional[bytes] = None,
+    content_type: str = harness.FORM_CONTENT_TYPE,
+) -> Exchange:
+    """A signed query-protocol POST: the form encoding of `params` (see `query_params`) or `raw_body`."""
+    if raw_body is None:
+        raw_body = urllib.parse.urlencode(query_params(operation, params or {})).encode()
+    headers = {"Content-Type": content_type}
+    ex = Exchange(operation.name, dict(headers), raw_body)
+    return _send(server, operation, ex)
+
+
+def _send(server: harness.SkiffServer, operation: OperationModel, ex: Exchange) -> Exchange:
+    try:
+        ex.response = harness.signed_request(
+            server,
+            service=operation.service_model.signing_name,
+            headers=ex.headers,
+            body=ex.body,
+            check_request_id=False,
+        )
+    except TRANSPORT_ERRORS as e:
+        ex.transport_error = f"{type(e).__name__}: {e}"
+    return ex
+
+
+def botocore_parse(operation: OperationModel, response: harness.RawResponse) -> dict:
+    """What botocore makes of the response (its parser for the service's protocol), as a client sees it."""
+    parser = botocore.parsers.create_parser(operation.service_model.protocol)
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    return parser.parse(
+        {"status_code": response.status, "headers": headers, "body": response.body},
+        operation.output_shape,
+    )
