@@ -109,10 +109,24 @@ pub fn query_service_by_signing_name(name: &str) -> Option<&'static QueryService
     QUERY_SERVICES.iter().copied().find(|s| s.signing_name == name)
 }
 
-/// Every implemented operation as (signing name, operation name).
-pub fn operations() -> impl Iterator<Item = (&'static str, &'static str)> {
-    let json = JSON_SERVICES.iter().flat_map(|s| s.operations.iter().map(move |o| (s.signing_name, o.name)));
-    let query = QUERY_SERVICES.iter().flat_map(|s| s.operations.iter().map(move |o| (s.signing_name, o.name)));
+/// One routed operation, as `skiff api operations` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RoutedOperation {
+    /// The service's SigV4 signing name (also botocore's service name for the services Skiff speaks).
+    pub service: &'static str,
+    pub operation: &'static str,
+    /// `json` (AWS JSON 1.1) or `query`.
+    pub protocol: &'static str,
+}
+
+/// Every implemented operation, from the routing table.
+pub fn operations() -> impl Iterator<Item = RoutedOperation> {
+    let json = JSON_SERVICES.iter().flat_map(|s| {
+        s.operations.iter().map(move |o| RoutedOperation { service: s.signing_name, operation: o.name, protocol: "json" })
+    });
+    let query = QUERY_SERVICES.iter().flat_map(|s| {
+        s.operations.iter().map(move |o| RoutedOperation { service: s.signing_name, operation: o.name, protocol: "query" })
+    });
     json.chain(query)
 }
 
@@ -124,7 +138,7 @@ mod tests {
     fn operation_names_are_unique_per_service() {
         let mut seen = std::collections::HashSet::new();
         for op in operations() {
-            assert!(seen.insert(op), "{op:?} routed twice");
+            assert!(seen.insert((op.service, op.operation)), "{op:?} routed twice");
         }
     }
 }

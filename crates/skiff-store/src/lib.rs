@@ -4,7 +4,7 @@
 //! later are interchangeable and pass one shared test suite.
 //!
 //! It knows nothing of ECS or AWS: values are opaque bytes, keys are strings. A write is acknowledged only
-//! once it is durable (SQLite WAL with `synchronous=FULL`). Holding a revision never means exclusivity:
+//! once it is durable (SQLite WAL with `synchronous=FULL`); reads are served from memory. Holding a revision never means exclusivity:
 //! writers that depend on what they read put a [`Compare`] on it in their [`Txn`].
 
 mod sqlite;

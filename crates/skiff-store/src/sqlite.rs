@@ -1,10 +1,14 @@
-//! The embedded backend: one SQLite database in WAL mode, writes synced before they are acknowledged.
+//! The embedded backend: SQLite in WAL mode is the durable record (every write synced before it is
+//! acknowledged), and the whole key space is also kept in memory, written through after each commit, so
+//! reads never touch the disk or wait for a writer.
 
 use crate::{Op, Page, Store, StoreError, Txn, TxnOutcome, Versioned};
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -19,16 +23,29 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO meta (name, value) VALUES ('revision', 0);",
 ];
 
-/// SQLite-backed [`Store`]. Cheap to clone; all clones share one connection.
+/// The in-memory copy of the key space and its revision; changed only after SQLite committed.
+#[derive(Default)]
+struct Snapshot {
+    kv: BTreeMap<String, Versioned>,
+    revision: i64,
+}
+
+struct Inner {
+    /// The one writer connection; holding it serialises transactions.
+    conn: Mutex<Connection>,
+    snapshot: RwLock<Snapshot>,
+    path: PathBuf,
+}
+
+/// SQLite-backed [`Store`]. Cheap to clone; all clones share one database and one in-memory copy.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
     }
 }
 
@@ -36,8 +53,13 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+fn poisoned() -> StoreError {
+    StoreError::Backend("store lock poisoned by an earlier panic".into())
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path`, brings its schema up to date and loads the key
+    /// space into memory.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let open_err = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
         let mut conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
@@ -46,23 +68,14 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(|e| open_err(e.to_string()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn).map_err(|e| open_err(format!("schema migration failed: {e}")))?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
-    }
-
-    /// Runs `f` on the connection on a blocking thread (SQLite calls, and fsync above all, block).
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard =
-                conn.lock().map_err(|_| StoreError::Backend("store connection poisoned by an earlier panic".into()))?;
-            f(&mut guard)
+        let snapshot = load(&conn).map_err(|e| open_err(format!("cannot read the key space: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                snapshot: RwLock::new(snapshot),
+                path: path.to_path_buf(),
+            }),
         })
-        .await
-        .map_err(|e| StoreError::Backend(format!("store worker failed: {e}")))?
     }
 }
 
@@ -77,6 +90,15 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
+    let revision = conn.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| r.get(0))?;
+    let mut stmt = conn.prepare("SELECT key, value, mod_revision FROM kv")?;
+    let kv = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, Versioned { value: r.get(1)?, mod_revision: r.get(2)? })))?
+        .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+    Ok(Snapshot { kv, revision })
+}
+
 /// The smallest string greater than every string starting with `prefix` (for range scans).
 pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     let mut bytes = prefix.as_bytes().to_vec();
@@ -89,101 +111,85 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// Writes `txn` to SQLite at `revision`; the caller holds the writer connection.
+fn commit(conn: &mut Connection, txn: &Txn, revision: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute("UPDATE meta SET value = ?1 WHERE name = 'revision'", params![revision])?;
+    for op in &txn.ops {
+        match op {
+            Op::Put { key, value } => tx
+                .prepare_cached(
+                    "INSERT INTO kv (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?3)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision",
+                )?
+                .execute(params![key, value, revision])?,
+            Op::Delete { key } => tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?.execute(params![key])?,
+        };
+    }
+    tx.commit()
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        let key = key.to_string();
-        self.with_conn(move |c| {
-            c.prepare_cached("SELECT value, mod_revision FROM kv WHERE key = ?1")
-                .and_then(|mut s| {
-                    s.query_row(params![key], |r| Ok(Versioned { value: r.get(0)?, mod_revision: r.get(1)? }))
-                        .optional()
-                })
-                .map_err(backend)
-        })
-        .await
+        Ok(self.inner.snapshot.read().map_err(|_| poisoned())?.kv.get(key).cloned())
     }
 
     async fn scan(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Page, StoreError> {
         let lower = match start_after {
-            Some(s) if s >= prefix => s.to_string(),
-            _ => prefix.to_string(),
+            Some(s) if s >= prefix => Bound::Excluded(s.to_string()),
+            _ => Bound::Included(prefix.to_string()),
         };
-        let inclusive = start_after.is_none_or(|s| s < prefix);
-        let upper = prefix_end(prefix);
-        let limit = limit.min(i64::MAX as usize - 1) as i64;
-        self.with_conn(move |c| {
-            let sql = match (inclusive, upper.is_some()) {
-                (true, true) => {
-                    "SELECT key, value, mod_revision FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
-                }
-                (false, true) => {
-                    "SELECT key, value, mod_revision FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3"
-                }
-                (true, false) => {
-                    "SELECT key, value, mod_revision FROM kv WHERE key >= ?1 AND ?2 IS NULL ORDER BY key LIMIT ?3"
-                }
-                (false, false) => {
-                    "SELECT key, value, mod_revision FROM kv WHERE key > ?1 AND ?2 IS NULL ORDER BY key LIMIT ?3"
-                }
-            };
-            let mut stmt = c.prepare_cached(sql).map_err(backend)?;
-            let rows = stmt
-                .query_map(params![lower, upper, limit + 1], |r| {
-                    Ok((r.get::<_, String>(0)?, Versioned { value: r.get(1)?, mod_revision: r.get(2)? }))
-                })
-                .map_err(backend)?;
-            let mut items = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
-            let more = items.len() as i64 > limit;
-            items.truncate(limit as usize);
-            Ok(Page { items, more })
-        })
-        .await
+        let upper = prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        let snapshot = self.inner.snapshot.read().map_err(|_| poisoned())?;
+        let mut items: Vec<(String, Versioned)> = snapshot
+            .kv
+            .range((lower, upper))
+            .take(limit.saturating_add(1))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let more = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page { items, more })
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnOutcome, StoreError> {
-        self.with_conn(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
-            for cmp in &txn.compares {
-                let current: i64 = tx
-                    .prepare_cached("SELECT mod_revision FROM kv WHERE key = ?1")
-                    .and_then(|mut s| s.query_row(params![cmp.key], |r| r.get(0)).optional())
-                    .map_err(backend)?
-                    .unwrap_or(0);
-                if current != cmp.mod_revision {
+        let inner = self.inner.clone();
+        // SQLite calls, and the fsync of the commit above all, block: run them off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.conn.lock().map_err(|_| poisoned())?;
+            // Holding the writer connection, nothing else changes the snapshot: compare against it.
+            let revision = {
+                let snapshot = inner.snapshot.read().map_err(|_| poisoned())?;
+                let holds = txn
+                    .compares
+                    .iter()
+                    .all(|c| snapshot.kv.get(&c.key).map_or(0, |v| v.mod_revision) == c.mod_revision);
+                if !holds {
                     return Ok(TxnOutcome::Conflict);
                 }
-            }
-            let revision: i64 = tx
-                .query_row("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value", [], |r| {
-                    r.get(0)
-                })
-                .map_err(backend)?;
-            for op in &txn.ops {
+                snapshot.revision + 1
+            };
+            commit(&mut conn, &txn, revision).map_err(backend)?;
+            let mut snapshot = inner.snapshot.write().map_err(|_| poisoned())?;
+            for op in txn.ops {
                 match op {
-                    Op::Put { key, value } => tx
-                        .prepare_cached(
-                            "INSERT INTO kv (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?3)
-                             ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision",
-                        )
-                        .and_then(|mut s| s.execute(params![key, value, revision]))
-                        .map_err(backend)?,
-                    Op::Delete { key } => tx
-                        .prepare_cached("DELETE FROM kv WHERE key = ?1")
-                        .and_then(|mut s| s.execute(params![key]))
-                        .map_err(backend)?,
-                };
+                    Op::Put { key, value } => {
+                        snapshot.kv.insert(key, Versioned { value, mod_revision: revision });
+                    }
+                    Op::Delete { key } => {
+                        snapshot.kv.remove(&key);
+                    }
+                }
             }
-            tx.commit().map_err(backend)?;
+            snapshot.revision = revision;
             Ok(TxnOutcome::Committed(revision))
         })
         .await
+        .map_err(|e| StoreError::Backend(format!("store writer failed: {e}")))?
     }
 
     async fn revision(&self) -> Result<i64, StoreError> {
-        self.with_conn(|c| {
-            c.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| r.get(0)).map_err(backend)
-        })
-        .await
+        Ok(self.inner.snapshot.read().map_err(|_| poisoned())?.revision)
     }
 }

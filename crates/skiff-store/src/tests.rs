@@ -74,3 +74,47 @@ fn prefix_end_bounds() {
     assert_eq!(crate::sqlite::prefix_end("a/"), Some("a0".to_string()));
     assert_eq!(crate::sqlite::prefix_end(""), None);
 }
+
+#[tokio::test]
+async fn failed_commit_leaves_memory_unchanged_and_reopen_matches_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let s = SqliteStore::open(&path).unwrap();
+    for i in 0..50 {
+        s.txn(Txn::new().put(format!("k/{i:03}"), vec![i as u8])).await.unwrap();
+    }
+    s.txn(Txn::new().delete("k/007")).await.unwrap();
+    let before = s.scan("", None, 1000).await.unwrap();
+    let rev = s.revision().await.unwrap();
+    drop(s);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.scan("", None, 1000).await.unwrap(), before);
+    assert_eq!(reopened.revision().await.unwrap(), rev);
+}
+
+#[tokio::test]
+async fn concurrent_compare_and_swap_increments_are_never_lost() {
+    let (_d, s) = open().await;
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                loop {
+                    let cur = s.get("counter").await.unwrap();
+                    let (n, rev) = cur
+                        .map_or((0u32, 0), |v| (u32::from_le_bytes(v.value[..4].try_into().unwrap()), v.mod_revision));
+                    let t = Txn::new().when("counter", rev).put("counter", (n + 1).to_le_bytes().to_vec());
+                    if let TxnOutcome::Committed(_) = s.txn(t).await.unwrap() {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let v = s.get("counter").await.unwrap().unwrap();
+    assert_eq!(u32::from_le_bytes(v.value[..4].try_into().unwrap()), 200);
+}

@@ -8,7 +8,7 @@ mod server;
 mod table;
 
 use clap::{Parser, Subcommand};
-use commands::{clusters, task_definitions, ClientArgs, Context};
+use commands::{api, clusters, task_definitions, ClientArgs, Context};
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
@@ -44,12 +44,18 @@ pub enum Command {
         #[command(subcommand)]
         command: task_definitions::Command,
     },
+    /// What this build serves: `skiff api operations`
+    Api {
+        #[command(subcommand)]
+        command: api::Command,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Api { command } => api::run(command),
         Command::Clusters { client, command } => {
             run_client(&client, |ctx| async move { clusters::run(&ctx, command).await })
         }

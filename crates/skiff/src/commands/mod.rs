@@ -1,6 +1,7 @@
 //! The client commands: each talks to a skiff server over the public AWS API (ECS over JSON 1.1, signed
 //! with SigV4) exactly as the AWS CLI would, and prints either a readable table or the raw response.
 
+pub mod api;
 pub mod clusters;
 pub mod task_definitions;
 
