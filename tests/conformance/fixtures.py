@@ -131,6 +131,11 @@ OPERATION_BASE: dict[tuple[str, str], tuple[str, ...]] = {
     ("ecs", "RegisterTaskDefinition"): ("requiresCompatibilities", "networkMode", "cpu", "memory"),
 }
 
+# Optional members that are only valid together with other optional members.
+MEMBER_DEPENDS: dict[tuple[str, str, str], tuple[str, ...]] = {
+    ("ecs", "CreateCluster", "defaultCapacityProviderStrategy"): ("capacityProviders",),
+}
+
 # Optional members deliberately left out of the well-formed calls, and why.
 NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("ecs", "nextToken"): "needs a token from a previous page (the e2e suite pages through lists)",
@@ -262,6 +267,13 @@ def optional_members(service: str, operation: OperationModel) -> tuple[list[str]
         else:
             without[name] = NOT_EXERCISED.get((service, name), "no fixture value")
     return with_fixture, without
+
+
+def with_dependencies(service: str, operation: str, members: list[str]) -> list[str]:
+    out = list(members)
+    for m in members:
+        out += [d for d in MEMBER_DEPENDS.get((service, operation, m), ()) if d not in out]
+    return out
 
 
 def build_input(service: str, operation: OperationModel, world: Any, members: list[str]) -> dict:

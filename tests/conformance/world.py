@@ -51,6 +51,9 @@ class PlaceholderWorld(BaseWorld):
     def fresh_revision(self) -> str:
         return self.ecs_arn(f"task-definition/{self.family}:2")
 
+    def deleted_cluster(self) -> str:
+        return self.unique("placeholder-deleted")
+
     def fresh_inactive_revision(self) -> str:
         return self.ecs_arn(f"task-definition/{self.family}:3")
 
@@ -83,6 +86,11 @@ class World(BaseWorld):
 
     def fresh_cluster_arn(self) -> str:
         return self.ecs_arn(f"cluster/{self.fresh_cluster()}")
+
+    def deleted_cluster(self) -> str:
+        name = self.fresh_cluster()
+        self.ecs.delete_cluster(cluster=name)
+        return name
 
     def fresh_revision(self) -> str:
         self.created["task definitions"] += 1

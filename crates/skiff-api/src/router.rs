@@ -122,10 +122,18 @@ pub struct RoutedOperation {
 /// Every implemented operation, from the routing table.
 pub fn operations() -> impl Iterator<Item = RoutedOperation> {
     let json = JSON_SERVICES.iter().flat_map(|s| {
-        s.operations.iter().map(move |o| RoutedOperation { service: s.signing_name, operation: o.name, protocol: "json" })
+        s.operations.iter().map(move |o| RoutedOperation {
+            service: s.signing_name,
+            operation: o.name,
+            protocol: "json",
+        })
     });
     let query = QUERY_SERVICES.iter().flat_map(|s| {
-        s.operations.iter().map(move |o| RoutedOperation { service: s.signing_name, operation: o.name, protocol: "query" })
+        s.operations.iter().map(move |o| RoutedOperation {
+            service: s.signing_name,
+            operation: o.name,
+            protocol: "query",
+        })
     });
     json.chain(query)
 }
