@@ -1,7 +1,7 @@
 //! CreateCluster, DescribeClusters, ListClusters, UpdateCluster, UpdateClusterSettings,
 //! PutClusterCapacityProviders, DeleteCluster.
 
-use super::{encode, keys, load, load_all, max_results, paginate, store_error, update};
+use super::{encode, keys, load, load_all, max_results, paginate, store_error, update, Failure};
 use crate::context::{now_millis, Ctx};
 use serde::{Deserialize, Serialize};
 use skiff_model::cluster::{
@@ -148,14 +148,6 @@ pub enum ClusterField {
 pub struct DescribeClustersRequest {
     clusters: Option<Vec<String>>,
     include: Option<Vec<ClusterField>>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Failure {
-    pub arn: String,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -44,6 +44,15 @@ pub mod keys {
     }
 }
 
+/// A `Failure` of a batch call: describe calls report unknown names as `reason: "MISSING"`.
+#[derive(Debug, serde::Serialize)]
+pub struct Failure {
+    pub arn: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 pub fn store_error(e: StoreError) -> ApiError {
     ApiError::server(format!("the state store failed: {e}"))
 }

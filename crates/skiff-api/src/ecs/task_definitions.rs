@@ -1,7 +1,7 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions, ListTaskDefinitionFamilies,
 //! DeregisterTaskDefinition, DeleteTaskDefinitions.
 
-use super::{encode, keys, load, load_all, max_results, paginate, store_error, update};
+use super::{encode, keys, load, load_all, max_results, paginate, store_error, update, Failure};
 use crate::context::{now_millis, Ctx};
 use serde::{Deserialize, Serialize};
 use skiff_model::tag::Tag;
@@ -328,7 +328,7 @@ pub struct DeleteTaskDefinitionsRequest {
 #[serde(rename_all = "camelCase")]
 pub struct DeleteTaskDefinitionsResponse {
     task_definitions: Vec<TaskDefinition>,
-    failures: Vec<super::clusters::Failure>,
+    failures: Vec<Failure>,
 }
 
 pub async fn delete_task_definitions(
@@ -343,8 +343,9 @@ pub async fn delete_task_definitions(
     for reference in &req.task_definitions {
         let (family, revision) = revision_reference(reference)?;
         let arn = ctx.scope().ecs(&format!("task-definition/{family}:{revision}"));
-        let failure = |reason: &str| super::clusters::Failure { arn: arn.clone(), reason: reason.into(), detail: None };
-        let result = update(ctx.store(), &keys::task_definition(&family, revision), describe_failed, |r: &mut TaskDefinitionRecord| {
+        let failure = |reason: &str| Failure { arn: arn.clone(), reason: reason.into(), detail: None };
+        let missing = || ApiError::client_exception("The specified task definition does not exist.");
+        let result = update(ctx.store(), &keys::task_definition(&family, revision), missing, |r: &mut TaskDefinitionRecord| {
             match r.status() {
                 TaskDefinitionStatus::Active => Err(ApiError::client_exception(
                     "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
