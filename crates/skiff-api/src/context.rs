@@ -9,6 +9,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub scope: ArnScope,
     pub keys: crate::auth::KeyRing,
+    pub registry: skiff_registry::Registry,
+    pub registry_tokens: crate::registry_auth::TokenKey,
+    pub registry_hosts: skiff_model::ecr::RegistryHosts,
 }
 
 /// The authenticated principal of a request.
@@ -36,6 +39,11 @@ impl Ctx {
     pub fn scope(&self) -> &ArnScope {
         &self.state.scope
     }
+}
+
+/// Wall-clock seconds since the epoch.
+pub fn now_secs() -> i64 {
+    now_millis() / 1000
 }
 
 /// Wall-clock milliseconds since the epoch, the precision records keep.

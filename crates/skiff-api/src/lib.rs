@@ -10,6 +10,7 @@ pub mod auth;
 pub mod context;
 pub mod credentials;
 mod ecs;
+pub mod registry_auth;
 pub mod router;
 mod server;
 mod sts;
@@ -30,6 +31,9 @@ pub struct ServerConfig {
     pub region: String,
     /// Root credentials from the environment; generated and kept in the data directory when `None`.
     pub root_credentials: Option<Credentials>,
+    /// The host[:port] image references and `repositoryUri`s name for this registry; the bound address
+    /// (127.0.0.1 for an unspecified IP) when `None`.
+    pub registry_host: Option<String>,
 }
 
 /// Default listen address of `skiff server`.
@@ -79,11 +83,35 @@ pub async fn serve(
             },
         },
     );
-    let state = std::sync::Arc::new(context::AppState { store: std::sync::Arc::new(store), scope, keys });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let registry_hosts = skiff_model::ecr::RegistryHosts {
+        registry_host: config.registry_host.clone().unwrap_or_else(|| {
+            let ip = if addr.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { addr.ip() };
+            std::net::SocketAddr::new(ip, addr.port()).to_string()
+        }),
+        account: config.account_id.clone(),
+        region: config.region.clone(),
+    };
+    let store: std::sync::Arc<dyn skiff_store::Store> = std::sync::Arc::new(store);
+    let registry = skiff_registry::Registry::open(
+        skiff_registry::RegistryConfig {
+            root: config.data_dir.join("registry"),
+            hosts: registry_hosts.clone(),
+            upload_ttl: std::time::Duration::from_secs(3600),
+        },
+        store.clone(),
+    )?;
+    let state = std::sync::Arc::new(context::AppState {
+        store,
+        scope,
+        keys,
+        registry,
+        registry_tokens: registry_auth::TokenKey::load_or_generate(&config.data_dir)?,
+        registry_hosts,
+    });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", credentials::profile_text(&root, &config.region, addr))?;
     writeln!(out, "skiff server listening on http://{addr}")?;

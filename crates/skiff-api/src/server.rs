@@ -1,7 +1,7 @@
 //! The HTTP listener: keep-alive HTTP/1.1 connections served concurrently, bodies capped, every call
 //! authenticated and routed, every response stamped with a request id and a `Date`.
 
-use crate::context::{AppState, Ctx};
+use crate::context::{now_secs, AppState, Ctx};
 use crate::{auth, router};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -11,6 +11,7 @@ use skiff_proto::json::WireResponse;
 use skiff_proto::query::QueryParams;
 use skiff_proto::sigv4::RequestParts;
 use skiff_proto::{json, query, ApiError, Protocol};
+use skiff_registry::Body;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -53,7 +54,11 @@ pub async fn run(
     }
 }
 
-async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path();
+    if path == "/v2" || path.starts_with("/v2/") {
+        return Ok(registry(state, req).await);
+    }
     let request_id = skiff_proto::new_request_id();
     let (parts, body) = req.into_parts();
     if parts.method == Method::GET && parts.uri.path() == "/healthz" {
@@ -184,8 +189,28 @@ async fn dispatch_query(
     Ok(query::success(&action, service.xmlns, &result, &request_id))
 }
 
-fn respond(wire: WireResponse, request_id: &str) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(wire.body)));
+/// The registry: every `/v2/` request needs a token from ECR `GetAuthorizationToken` (Basic `AWS:<token>`).
+async fn registry(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if state.registry_tokens.authenticate(authorization, &state.keys, now_secs()).is_none() {
+        let message = if authorization.is_some() {
+            "authentication failed: the registry token is invalid or expired; get a new one with `aws ecr get-login-password`"
+        } else {
+            "authentication required: log in with `aws ecr get-login-password | podman login --username AWS --password-stdin HOST`"
+        };
+        let mut resp = skiff_registry::error_response(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
+        let challenge = format!("Basic realm=\"{}\",service=\"ecr\"", state.registry_hosts.registry_host);
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        return resp;
+    }
+    state.registry.handle(req).await
+}
+
+fn respond(wire: WireResponse, request_id: &str) -> Response<Body> {
+    let body = Full::new(Bytes::from(wire.body)).map_err(|never| match never {}).boxed();
+    let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(wire.content_type));

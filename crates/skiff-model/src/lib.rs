@@ -3,6 +3,7 @@
 //! and defaulting ECS applies to them. It never does I/O: no store, no network, no clock.
 
 pub mod cluster;
+pub mod ecr;
 pub mod fargate;
 pub mod tag;
 pub mod task_definition;

@@ -23,6 +23,10 @@ pub struct ServerArgs {
     /// The region the server answers as
     #[arg(long, env = "SKIFF_REGION", default_value = skiff_api::DEFAULT_REGION)]
     pub region: String,
+
+    /// The HOST[:PORT] clients push images to (repositoryUri); default: the bound address
+    #[arg(long, env = "SKIFF_REGISTRY_HOST", value_name = "HOST[:PORT]")]
+    pub registry_host: Option<String>,
 }
 
 /// `HOST:PORT`: an IP address, or a name resolved once now (the first address wins).
@@ -53,6 +57,7 @@ pub fn config(args: ServerArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
         account_id: args.account_id,
         region: args.region,
         root_credentials: credentials::root_from_env(env)?,
+        registry_host: args.registry_host,
     })
 }
 
