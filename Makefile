@@ -6,10 +6,12 @@
 #   make lint     rustfmt check and clippy with warnings denied
 #   make unit     cargo test --workspace
 #   make e2e      the end-to-end suite (tests/e2e, pytest) against a real `skiff server`
-#   make test     deps + lint + unit + e2e (what .ci/run runs)
+#   make conformance  every routed operation checked against botocore's service models (tests/conformance)
+#   make test     deps + lint + unit + e2e + conformance (what .ci/run runs)
 #   make demo     release build, start a server on 127.0.0.1:9400 and walk through it with the AWS CLI
 #   make demo-stop
-#   make bench    bench/api-throughput.sh
+#   make bench    every benchmark: bench/api-throughput.sh and bench/registry-throughput.sh
+#   make bench-registry  registry push/pull against Debian's docker-registry
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -27,8 +29,12 @@ VENV_PY      := $(VENV)/bin/python
 REQUIREMENTS := tests/e2e/requirements.txt
 VENV_STAMP   := $(VENV)/.requirements.stamp
 # Debian packages the build and the tests need: a C toolchain and pkg-config for the bundled SQLite
-# (rusqlite), curl for health checks, CA certificates for cargo and pip.
-APT_PACKAGES := build-essential pkg-config curl ca-certificates
+# (rusqlite), curl for health checks, CA certificates for cargo and pip; for the registry tests skopeo (push,
+# pull, inspect), podman (pulls) and busybox-static (the test images' only binary, tests/images).
+APT_PACKAGES := build-essential pkg-config curl ca-certificates skopeo podman busybox-static
+# Only the benchmarks need these: Debian's docker-registry is the peer of bench/registry-throughput.sh; jq
+# reads bench/api-throughput.sh's results.
+BENCH_APT_PACKAGES := docker-registry jq
 
 DEBUG_BIN    := target/debug/skiff
 RELEASE_BIN  := target/release/skiff
@@ -41,10 +47,11 @@ DEMO_LOG     := $(DEMO_DIR)/server.log
 DEMO_ACCOUNT := 000000000000
 DEMO_REGION  := us-east-1
 
-.PHONY: help deps apt-deps cargo-check venv build build-release lint unit e2e test demo demo-stop bench
+.PHONY: help deps apt-deps cargo-check venv build build-release lint unit e2e conformance test demo demo-stop bench \
+        bench-deps bench-api bench-registry
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------------------------------------
 # dependencies
@@ -54,7 +61,7 @@ deps: apt-deps cargo-check venv
 # Installs only what is missing; `apt-get update` runs only when something is.
 apt-deps:
 	@missing=""
-	for p in $(APT_PACKAGES); do
+	for p in $(APT_PACKAGES) $(EXTRA_APT_PACKAGES); do
 	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"
 	done
 	if ! command -v $(PYTHON) >/dev/null 2>&1; then
@@ -129,7 +136,11 @@ e2e: venv build
 	SKIFF_BIN="$(SKIFF_BIN)" PYTHONDONTWRITEBYTECODE=1 \
 	  $(VENV_PY) -m pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
-test: deps lint unit e2e
+conformance: venv build
+	SKIFF_BIN="$(SKIFF_BIN)" PYTHONDONTWRITEBYTECODE=1 \
+	  $(VENV_PY) -m pytest -p no:cacheprovider tests/conformance $(PYTEST_ARGS)
+
+test: deps lint unit e2e conformance
 
 # ---------------------------------------------------------------------------------------------------------
 # demo: a server on 127.0.0.1:9400 and the AWS CLI walking through it
@@ -219,7 +230,15 @@ demo-stop:
 
 # ---------------------------------------------------------------------------------------------------------
 
-# The script builds what it runs (release) and starts its own server.
-bench: deps
+# The scripts build what they run (release) and start their own servers.
+bench: bench-api bench-registry
+
+bench-deps: deps
+	@$(MAKE) apt-deps EXTRA_APT_PACKAGES="$(BENCH_APT_PACKAGES)"
+
+bench-api: bench-deps
 	@if [ ! -f bench/api-throughput.sh ]; then echo "bench: bench/api-throughput.sh does not exist yet" >&2; exit 1; fi
 	bash bench/api-throughput.sh
+
+bench-registry: bench-deps
+	bash bench/registry-throughput.sh

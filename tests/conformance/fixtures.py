@@ -128,7 +128,8 @@ OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
 }
 
 OPERATION_BASE: dict[tuple[str, str], tuple[str, ...]] = {
-    ("ecs", "RegisterTaskDefinition"): ("requiresCompatibilities", "networkMode", "cpu", "memory"),
+    # Fargate needs cpu, memory and awsvpc; the awslogs log driver needs the execution role.
+    ("ecs", "RegisterTaskDefinition"): ("requiresCompatibilities", "networkMode", "cpu", "memory", "executionRoleArn"),
 }
 
 # Optional members that are only valid together with other optional members.
@@ -147,29 +148,38 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("ecs", "trustedExecutionConfiguration"): "needs trusted-execution capable capacity",
 }
 
-# Members holding a reference to a resource: besides the fixture, well-formed calls refer to the same
-# resource in these other spellings, and mutated calls refer to resources that do not exist.
-REFERENCE_VARIANTS: dict[tuple[str, str], dict[str, Callable[[Any], Any]]] = {
+# Members holding a reference to a resource: mutated calls point them at resources that do not exist, at
+# the wrong kind of resource, or at the same resource in another account; each must be refused (a 4xx
+# with an error the operation models). `fn(world, valid)` gets the well-formed value to derive from.
+def _other_account(valid: str) -> str:
+    parts = valid.split(":")
+    if len(parts) >= 6 and parts[0] == "arn":
+        parts[4] = "210987654321"
+        return ":".join(parts)
+    return f"arn:aws:ecs:us-east-1:210987654321:cluster/{valid}"
+
+
+REFERENCE_VARIANTS: dict[tuple[str, str], dict[str, Callable[[Any, Any], Any]]] = {
     ("ecs", "cluster"): {
-        "missing-name": lambda w: w.unique("missing"),
-        "missing-arn": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:cluster/{w.unique('missing')}",
-        "other-account": lambda w: f"arn:aws:ecs:{w.region}:210987654321:cluster/{w.cluster_name}",
-        "other-service-arn": lambda w: f"arn:aws:iam::{w.account}:role/{w.cluster_name}",
+        "missing-name": lambda w, v: w.unique("missing"),
+        "missing-arn": lambda w, v: w.ecs_arn(f"cluster/{w.unique('missing')}"),
+        "other-account": lambda w, v: _other_account(v),
+        "other-service-arn": lambda w, v: f"arn:aws:iam::{w.account}:role/{v}",
     },
     ("ecs", "resourceArn"): {
-        "missing-cluster": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:cluster/{w.unique('missing')}",
-        "missing-task-definition": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:task-definition/{w.unique('missing')}:1",
-        "service-arn": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:service/{w.cluster_name}/{w.unique('svc')}",
-        "task-arn": lambda w: f"arn:aws:ecs:{w.region}:{w.account}:task/{w.cluster_name}/0123456789abcdef0123456789abcdef",
-        "other-account": lambda w: f"arn:aws:ecs:{w.region}:210987654321:cluster/{w.cluster_name}",
-        "not-an-arn": lambda w: "not-an-arn",
+        "missing-cluster": lambda w, v: w.ecs_arn(f"cluster/{w.unique('missing')}"),
+        "missing-task-definition": lambda w, v: w.ecs_arn(f"task-definition/{w.unique('missing')}:1"),
+        "service-arn": lambda w, v: w.ecs_arn(f"service/{w.cluster_name}/{w.unique('svc')}"),
+        "task-arn": lambda w, v: w.ecs_arn(f"task/{w.cluster_name}/0123456789abcdef0123456789abcdef"),
+        "other-account": lambda w, v: _other_account(v),
+        "not-an-arn": lambda w, v: "not-an-arn",
     },
     ("ecs", "taskDefinition"): {
-        "missing-family": lambda w: w.unique("missing"),
-        "missing-revision": lambda w: f"{w.family}:9999",
-        "revision-zero": lambda w: f"{w.family}:0",
-        "not-a-number": lambda w: f"{w.family}:latest",
-        "other-account": lambda w: f"arn:aws:ecs:{w.region}:210987654321:task-definition/{w.family}:1",
+        "missing-family": lambda w, v: w.unique("missing"),
+        "missing-revision": lambda w, v: v.rsplit(":", 1)[0] + ":999999",
+        "revision-zero": lambda w, v: v.rsplit(":", 1)[0] + ":0",
+        "not-a-number": lambda w, v: v.rsplit(":", 1)[0] + ":latest",
+        "other-account": lambda w, v: _other_account(v),
     },
 }
 

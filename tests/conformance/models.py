@@ -81,10 +81,6 @@ def botocore_version() -> str:
     return botocore.__version__
 
 
-def model_protocol(model: ServiceModel) -> str:
-    return model.protocol
-
-
 COMMON_ERRORS = {
     # Errors any AWS JSON service can return for any operation (authentication, throttling, the protocol
     # layer); kept small and explicit on purpose.

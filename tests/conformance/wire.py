@@ -1,9 +1,11 @@
 """Raw, signed calls to a Skiff server for any modelled operation, so the suite sees the exact bytes on the
-wire. Signing and sending are the end-to-end harness's (`harness.signed_request`); this module only knows
-how each protocol addresses an operation (JSON: `X-Amz-Target`; query: `Action`/`Version` form fields)."""
+wire. Signing is the end-to-end harness's (`harness.sigv4_signature`); this module only knows
+how each protocol addresses an operation (JSON: `X-Amz-Target`; query: `Action`/`Version` form fields) and
+reads answers the way SDKs do."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import socket
@@ -101,16 +103,54 @@ def call_query(
 
 
 def _send(server: harness.SkiffServer, operation: OperationModel, ex: Exchange) -> Exchange:
+    """Signs (harness.sigv4_signature, every header signed, as harness.signed_request does) and sends on a
+    raw socket. Like urllib3 (botocore) and Go's net/http, a write that fails because the server already
+    answered and closed (a refused 3 MiB body) does not lose the answer: the response is read anyway, and
+    only a connection that ends without one counts as dropped."""
+    date = harness.amz_date()
+    headers = {"Host": server.address, "X-Amz-Date": date, **ex.headers}
+    names = sorted(k.lower() for k in headers)
+    signature = harness.sigv4_signature(
+        method="POST",
+        path="/",
+        query=[],
+        headers=headers,
+        signed_headers=names,
+        payload_hash=hashlib.sha256(ex.body).hexdigest(),
+        amz_date=date,
+        secret=server.secret_access_key,
+        region=harness.REGION,
+        service=operation.service_model.signing_name,
+    )
+    headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={server.access_key_id}/{date[:8]}/{harness.REGION}/"
+        f"{operation.service_model.signing_name}/aws4_request, SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    headers["Content-Length"] = str(len(ex.body))
+    head = ("POST / HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
     try:
-        ex.response = harness.signed_request(
-            server,
-            service=operation.service_model.signing_name,
-            headers=ex.headers,
-            body=ex.body,
-            check_request_id=False,
-        )
-    except TRANSPORT_ERRORS as e:
-        ex.transport_error = f"{type(e).__name__}: {e}"
+        sock = socket.create_connection((server.host, server.port), timeout=30)
+    except OSError as e:
+        ex.transport_error = f"cannot connect: {type(e).__name__}: {e}"
+        return ex
+    try:
+        try:
+            sock.sendall(head)
+            view = memoryview(ex.body)
+            for i in range(0, len(view), 1 << 16):
+                sock.sendall(view[i : i + (1 << 16)])
+        except (BrokenPipeError, ConnectionResetError) as e:
+            ex.notes.append(f"the server closed before reading the whole body ({type(e).__name__})")
+        resp = http.client.HTTPResponse(sock, method="POST")
+        try:
+            resp.begin()
+            body = resp.read()
+        except TRANSPORT_ERRORS as e:
+            ex.transport_error = f"{type(e).__name__}: {e}" + (f" ({'; '.join(ex.notes)})" if ex.notes else "")
+            return ex
+        ex.response = harness.RawResponse(resp.status, resp.headers, body)
+    finally:
+        sock.close()
     return ex
 
 

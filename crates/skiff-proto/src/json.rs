@@ -27,8 +27,8 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], code: &'static str) -> Result<T,
     if !text.trim_start().starts_with('{') {
         return Err(ApiError::client(code, "request body must be a JSON object"));
     }
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(crate::strict::Strict(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." && (inner.is_syntax() || inner.is_eof()) {
@@ -79,6 +79,15 @@ mod tests {
         count: Option<u32>,
     }
 
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Nested {
+        #[allow(dead_code)]
+        inner: Input,
+        #[serde(default)]
+        list: Vec<Input>,
+    }
+
     #[test]
     fn errors_name_the_member() {
         let e = decode::<Input>(br#"{"family": "x", "count": "many"}"#, "InvalidParameterException").unwrap_err();
@@ -94,6 +103,15 @@ mod tests {
         assert!(e.message.contains("'count'"), "{}", e.message);
         let e = decode::<Input>(br#"{"family" "x"}"#, "X").unwrap_err();
         assert!(e.message.contains("not valid JSON"), "{}", e.message);
+        let e = decode::<Input>(b"[1]", "X").unwrap_err();
+        assert!(e.message.contains("JSON object"), "{}", e.message);
+        let e = decode::<Nested>(br#"{"inner": ["x", 1]}"#, "X").unwrap_err();
+        assert!(e.message.contains("'inner'"), "{}", e.message);
+        let e = decode::<Nested>(br#"{"inner": {"family": "x"}, "list": [["y"]]}"#, "X").unwrap_err();
+        assert!(e.message.contains("'list[0]'"), "{}", e.message);
+        let ok =
+            decode::<Nested>(br#"{"inner": {"family": "x"}, "list": [{"family": "y", "count": 2}]}"#, "X").unwrap();
+        assert_eq!(ok.list[0].count, Some(2));
         let e = decode::<Input>(b"[1]", "X").unwrap_err();
         assert!(e.message.contains("JSON object"), "{}", e.message);
         let e = decode::<Input>(b"{\"family\": \"\xff\"}", "X").unwrap_err();

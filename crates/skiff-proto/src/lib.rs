@@ -11,6 +11,7 @@ pub mod error;
 pub mod json;
 pub mod query;
 pub mod sigv4;
+mod strict;
 pub mod timestamp;
 
 pub use error::ApiError;

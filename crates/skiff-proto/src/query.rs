@@ -17,7 +17,7 @@ impl QueryParams {
     /// Parses a form-encoded body (or URL query string). Repeated keys keep the last value, as AWS does.
     pub fn parse(body: &[u8]) -> Result<QueryParams, ApiError> {
         if std::str::from_utf8(body).is_err() {
-            return Err(ApiError::client("MalformedInput", "request body is not valid UTF-8"));
+            return Err(ApiError::client("MalformedQueryString", "the query parameters are not valid UTF-8"));
         }
         let params = form_urlencoded::parse(body).into_owned().collect();
         Ok(QueryParams { params })

@@ -6,7 +6,7 @@ use super::{keys, load, update};
 use crate::context::Ctx;
 use serde::{Deserialize, Serialize};
 use skiff_model::cluster::ClusterRecord;
-use skiff_model::tag::{merge_tags, remove_tag_keys, validate_tags, Tag};
+use skiff_model::tag::{merge_tags, remove_tag_keys, validate_tag_keys, validate_tags, Tag};
 use skiff_proto::arn::Arn;
 use skiff_proto::ApiError;
 
@@ -16,21 +16,22 @@ enum Resource {
     TaskDefinition(String),
 }
 
-fn resource(ctx: &Ctx, arn_text: &str) -> Result<Resource, ApiError> {
+/// `missing` is the error code for a resource that does not exist: TagResource and UntagResource model
+/// `ResourceNotFoundException`, ListTagsForResource only `ClientException`.
+fn resource(ctx: &Ctx, arn_text: &str, missing: &'static str) -> Result<Resource, ApiError> {
     let invalid = || ApiError::invalid_parameter(format!("'{arn_text}' is not a valid ECS resource ARN."));
     let arn = Arn::parse(arn_text).ok_or_else(invalid)?;
     if arn.service != "ecs" {
         return Err(invalid());
     }
-    let not_found =
-        || ApiError::client("ResourceNotFoundException", format!("The specified resource {arn_text} was not found."));
+    let not_found = || ApiError::client(missing, format!("The specified resource {arn_text} was not found."));
     if arn.region != ctx.scope().region || arn.account != ctx.scope().account {
         return Err(not_found());
     }
     match arn.resource_type().0 {
         "cluster" => Ok(Resource::Cluster(keys::cluster(&cluster_name(ctx, Some(arn_text))?))),
         "task-definition" => {
-            let (family, revision) = parse_task_definition_arn(arn_text)?;
+            let (family, revision) = parse_task_definition_arn(ctx.scope(), arn_text)?;
             Ok(Resource::TaskDefinition(keys::task_definition(&family, revision)))
         }
         "service" | "task" | "container-instance" | "capacity-provider" | "task-set" => Err(not_found()),
@@ -52,7 +53,7 @@ async fn change_tags(
     arn: &str,
     change: impl Fn(&mut Vec<Tag>) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
-    match resource(ctx, arn)? {
+    match resource(ctx, arn, "ResourceNotFoundException")? {
         Resource::Cluster(key) => {
             update(ctx.store(), &key, cluster_not_found, |c: &mut ClusterRecord| {
                 if c.status != "ACTIVE" {
@@ -98,6 +99,7 @@ pub struct UntagResourceRequest {
 }
 
 pub async fn untag_resource(ctx: &Ctx, req: UntagResourceRequest) -> Result<Empty, ApiError> {
+    validate_tag_keys(&req.tag_keys)?;
     change_tags(ctx, &req.resource_arn, |tags| {
         remove_tag_keys(tags, &req.tag_keys);
         Ok(())
@@ -121,7 +123,7 @@ pub async fn list_tags_for_resource(
     ctx: &Ctx,
     req: ListTagsForResourceRequest,
 ) -> Result<ListTagsForResourceResponse, ApiError> {
-    let tags = match resource(ctx, &req.resource_arn)? {
+    let tags = match resource(ctx, &req.resource_arn, "ClientException")? {
         Resource::Cluster(key) => match load::<ClusterRecord>(ctx.store(), &key).await? {
             Some((c, _)) if c.status == "ACTIVE" => c.tags,
             _ => return Err(cluster_not_found()),

@@ -8,7 +8,7 @@ use skiff_model::tag::Tag;
 use skiff_model::task_definition::{
     RegisterTaskDefinitionRequest, RegistrationContext, TaskDefinition, TaskDefinitionStatus,
 };
-use skiff_proto::arn::Arn;
+use skiff_proto::arn::{Arn, ArnScope};
 use skiff_proto::ApiError;
 use skiff_store::{Txn, TxnOutcome};
 use std::collections::BTreeMap;
@@ -54,22 +54,26 @@ fn parse_revision(text: &str, whole: &str) -> Result<i32, ApiError> {
     }
 }
 
-/// `arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REV` → (family, revision).
-pub fn parse_task_definition_arn(text: &str) -> Result<(String, i32), ApiError> {
+/// `arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REV` → (family, revision). Task definitions of
+/// another account or region do not exist here.
+pub fn parse_task_definition_arn(scope: &ArnScope, text: &str) -> Result<(String, i32), ApiError> {
     let invalid = || ApiError::invalid_parameter(format!("'{text}' is not a task definition ARN."));
     let arn = Arn::parse(text).ok_or_else(invalid)?;
     let (kind, rest) = arn.resource_type();
     if arn.service != "ecs" || kind != "task-definition" {
         return Err(invalid());
     }
+    if arn.region != scope.region || arn.account != scope.account {
+        return Err(describe_failed());
+    }
     let (family, rev) = rest.rsplit_once(':').ok_or_else(invalid)?;
     Ok((family.to_string(), parse_revision(rev, text)?))
 }
 
 /// A task definition reference: `family`, `family:revision` or the full ARN.
-fn parse_reference(text: &str) -> Result<(String, Option<i32>), ApiError> {
+fn parse_reference(scope: &ArnScope, text: &str) -> Result<(String, Option<i32>), ApiError> {
     if text.starts_with("arn:") {
-        let (family, rev) = parse_task_definition_arn(text)?;
+        let (family, rev) = parse_task_definition_arn(scope, text)?;
         return Ok((family, Some(rev)));
     }
     match text.rsplit_once(':') {
@@ -80,7 +84,7 @@ fn parse_reference(text: &str) -> Result<(String, Option<i32>), ApiError> {
 
 /// The latest ACTIVE revision of a family, or a given revision in any state.
 async fn find(ctx: &Ctx, reference: &str) -> Result<Option<TaskDefinitionRecord>, ApiError> {
-    let (family, revision) = parse_reference(reference)?;
+    let (family, revision) = parse_reference(ctx.scope(), reference)?;
     if family.is_empty() || family.contains('/') {
         return Ok(None);
     }
@@ -287,8 +291,8 @@ pub struct DeregisterTaskDefinitionResponse {
 }
 
 /// `family:revision` or an ARN (deregistering and deleting always name one revision).
-fn revision_reference(text: &str) -> Result<(String, i32), ApiError> {
-    match parse_reference(text)? {
+fn revision_reference(scope: &ArnScope, text: &str) -> Result<(String, i32), ApiError> {
+    match parse_reference(scope, text)? {
         (family, Some(rev)) if !family.is_empty() => Ok((family, rev)),
         _ => Err(ApiError::client_exception(format!(
             "Invalid task definition '{text}': name a revision as family:revision or by its ARN."
@@ -300,7 +304,7 @@ pub async fn deregister_task_definition(
     ctx: &Ctx,
     req: DeregisterTaskDefinitionRequest,
 ) -> Result<DeregisterTaskDefinitionResponse, ApiError> {
-    let (family, revision) = revision_reference(&req.task_definition)?;
+    let (family, revision) = revision_reference(ctx.scope(), &req.task_definition)?;
     let now = now_millis();
     let record = update(
         ctx.store(),
@@ -341,7 +345,7 @@ pub async fn delete_task_definitions(
     let mut out = DeleteTaskDefinitionsResponse { task_definitions: Vec::new(), failures: Vec::new() };
     let now = now_millis();
     for reference in &req.task_definitions {
-        let (family, revision) = revision_reference(reference)?;
+        let (family, revision) = revision_reference(ctx.scope(), reference)?;
         let arn = ctx.scope().ecs(&format!("task-definition/{family}:{revision}"));
         let failure = |reason: &str| Failure { arn: arn.clone(), reason: reason.into(), detail: None };
         let missing = || ApiError::client_exception("The specified task definition does not exist.");
