@@ -212,8 +212,11 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
     def minimal(w: Any) -> dict:
         return fixtures.build_input(service, operation, w, base)
 
+    apart = fixtures.full_apart(service, operation)
+    in_full = fixtures.with_dependencies(service, operation.name, base + [m for m in optional if m not in apart])
+
     def full(w: Any) -> dict:
-        return fixtures.build_input(service, operation, w, base + optional)
+        return fixtures.build_input(service, operation, w, in_full)
 
     def only(member: str) -> Callable[[Any], dict]:
         members = fixtures.with_dependencies(service, operation.name, base + [member])
@@ -228,8 +231,9 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
     add("wellformed", SUCCESS, f"required members{' and ' + ', '.join(base) if base else ''} only",
         lambda w: Request(payload=minimal(w)))
     if len(optional) > 0:
-        add("wellformed.full", SUCCESS, f"with every optional member that has a fixture: {', '.join(optional)}",
-            lambda w: Request(payload=full(w)))
+        left = f" but {', '.join(apart)} (each in its own call)" if apart else ""
+        add("wellformed.full", SUCCESS, f"with every optional member that has a fixture{left}: "
+            f"{', '.join(m for m in optional if m not in apart)}", lambda w: Request(payload=full(w)))
     if len(optional) > 1:
         for m in optional:
             add(f"optional.{m}", SUCCESS, f"with optional member {m}", (lambda b: lambda w: Request(payload=b(w)))(only(m)))
@@ -240,6 +244,18 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
 
     min_value = minimal(placeholder)
     full_value = full(placeholder)
+    # Where nested mutations start from: the full call, and for each FULL_APART member its own call (only
+    # the paths under that member; ids are by path, so the two never collide).
+    sources: list[tuple[Callable[[Any], dict], dict, Optional[str]]] = [(full, full_value, None)]
+    for m in apart:
+        src = only(m)
+        sources.append((src, src(placeholder), m))
+
+    def source_nodes() -> Iterator[tuple[Callable[[Any], dict], PathT, Shape, Any]]:
+        for src, value, under in sources:
+            for path, node_shape, node in walk(value, shape):
+                if under is None or (path and path[0] == under):
+                    yield src, path, node_shape, node
 
     def mutate(source: Callable[[Any], dict], change: Callable[[dict], None]) -> Callable[[Any], Request]:
         def build(w: Any) -> Request:
@@ -249,12 +265,13 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
 
         return build
 
-    # -- required members removed: top level from the minimal call, nested ones from the full call
+    # -- required members removed: top level from the minimal call, nested ones from the full call (and
+    #    from a FULL_APART member's own call)
     for name in shape.required_members:
         add(f"missing.{name}", CLIENT_ERROR, f"required member {name} removed",
             mutate(minimal, (lambda n: lambda p: p.pop(n, None))(name)))
     seen_nested: set[str] = set()
-    for path, node_shape, node in walk(full_value, shape):
+    for src, path, node_shape, node in source_nodes():
         if not path or not isinstance(node_shape, StructureShape) or not isinstance(node, dict):
             continue
         for req in node_shape.required_members:
@@ -264,7 +281,7 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
                 if pid not in seen_nested:
                     seen_nested.add(pid)
                     add(f"missing.{pid}", CLIENT_ERROR, f"required member {req} of {node_shape.name} removed",
-                        mutate(full, (lambda q: lambda pl: del_at(pl, q))(p)))
+                        mutate(src, (lambda q: lambda pl: del_at(pl, q))(p)))
 
     # -- wrong types (top-level members)
     for name, member in shape.members.items():
@@ -286,17 +303,17 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
 
     # -- wrong types inside the members (JSON only: in the query protocol everything nested is text too)
     if protocol == "json":
-        for path, node_shape, node in walk(full_value, shape):
+        for src, path, node_shape, node in source_nodes():
             if len(path) < 2:
                 continue
             bad = wrong_type_json(node_shape)
             add(f"type.{fmt_path(path)}", CLIENT_ERROR, f"{fmt_path(path)} ({node_shape.type_name}) sent as {bad!r}",
-                mutate(full, (lambda q, b: lambda p: set_at(p, q, b))(path, bad)))
+                mutate(src, (lambda q, b: lambda p: set_at(p, q, b))(path, bad)))
 
-    # -- enums, lengths, ranges, NULs: every node of the full call, and top-level members it lacks
-    nodes = list(walk(full_value, shape))
-    absent = [(name, m) for name, m in shape.members.items() if name not in full_value]
-    for path, node_shape, node in nodes:
+    # -- enums, lengths, ranges, NULs: every node of the full call (and of FULL_APART members' own calls), and
+    #    top-level members they lack
+    absent = [(name, m) for name, m in shape.members.items() if name not in full_value and name not in apart]
+    for src, path, node_shape, node in source_nodes():
         if not path:
             continue
         pid = fmt_path(path)
@@ -304,7 +321,7 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
         t = node_shape.type_name
         if t == "string" and meta.get("enum"):
             add(f"enum.{pid}", CLIENT_ERROR, f"{pid} = {UNKNOWN_ENUM!r} (not in {node_shape.name})",
-                mutate(full, (lambda q: lambda p: set_at(p, q, UNKNOWN_ENUM))(path)))
+                mutate(src, (lambda q: lambda p: set_at(p, q, UNKNOWN_ENUM))(path)))
         if t in ("string", "list", "map"):
             for bound, n in (("over", meta.get("max")), ("under", meta.get("min"))):
                 if n is None:
@@ -314,17 +331,17 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
                     continue
                 add(f"length.{pid}.{bound}", CLIENT_ERROR, f"{pid} with {size} {'characters' if t == 'string' else 'entries'} "
                     f"({node_shape.name} {'max' if bound == 'over' else 'min'} {n})",
-                    mutate(full, (lambda q, s, sz: lambda p: set_at(p, q, sized(s, get_at(p, q), sz)))(path, node_shape, size)))
+                    mutate(src, (lambda q, s, sz: lambda p: set_at(p, q, sized(s, get_at(p, q), sz)))(path, node_shape, size)))
         if t in ("integer", "long"):
             for bound, n in (("over", meta.get("max")), ("under", meta.get("min"))):
                 if n is None:
                     continue
                 v = n + 1 if bound == "over" else n - 1
                 add(f"range.{pid}.{bound}", CLIENT_ERROR, f"{pid} = {v} ({node_shape.name} {'max' if bound == 'over' else 'min'} {n})",
-                    mutate(full, (lambda q, val: lambda p: set_at(p, q, val))(path, v)))
+                    mutate(src, (lambda q, val: lambda p: set_at(p, q, val))(path, v)))
         if t == "string" and not meta.get("enum") and isinstance(node, str):
             add(f"nul.{pid}", EITHER, f"a NUL inside {pid}",
-                mutate(full, (lambda q: lambda p: set_at(p, q, with_nul(get_at(p, q))))(path)))
+                mutate(src, (lambda q: lambda p: set_at(p, q, with_nul(get_at(p, q))))(path)))
     for name, member in absent:
         meta = member.metadata
         t = member.type_name
@@ -349,10 +366,10 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
 
     # -- references to resources that do not exist (or are of another kind, in another account, …)
     for name in shape.members:
-        variants = fixtures.REFERENCE_VARIANTS.get((service, name))
+        variants = fixtures.reference_variants(service, operation.name, name)
         if not variants:
             continue
-        source = minimal if name in min_value else (full if name in full_value else None)
+        source = minimal if name in min_value else (full if name in full_value else (only(name) if name in apart else None))
         if source is None:
             continue
         member = shape.members[name]

@@ -95,6 +95,143 @@ RECIPES: list[Recipe] = [
       lambda w: {"resourceArn": _missing_task_definition_arn(w), "tagKeys": ["k"]}),
 ]
 
+
+# -- ECR ------------------------------------------------------------------------------------------------
+# Names and values botocore lets through (it checks types and minimums, not patterns or maximums).
+
+BAD_REPOSITORY_NAME = "Not_A_Valid/Name!"  # upper case and '!': outside RepositoryName's pattern
+MISSING_DIGEST = "sha256:" + "0" * 64
+
+
+def _missing_repository(w: Any) -> str:
+    return w.unique("missing")
+
+
+def _missing_repository_arn(w: Any) -> str:
+    return w.ecr_repository_arn(w.unique("missing"))
+
+
+def _invalid_lifecycle_policy() -> str:
+    # Valid JSON over the 100-character minimum; a tagged rule must say which tags it selects.
+    import json
+
+    return json.dumps({"rules": [{"rulePriority": 1, "description": "a tagged rule that selects no tags",
+                                  "selection": {"tagStatus": "tagged", "countType": "imageCountMoreThan",
+                                                "countNumber": 1},
+                                  "action": {"type": "expire"}}]})
+
+
+def _lifecycle_policy() -> str:
+    from world import lifecycle_policy
+
+    return lifecycle_policy()
+
+
+def _tags(n: int) -> list[dict]:
+    return [{"Key": f"k{i}", "Value": "v"} for i in range(n)]
+
+
+RECIPES += [
+    # RepositoryNotFoundException: every operation that names a repository, for one that does not exist
+    R("ecr", "DescribeRepositories", "RepositoryNotFoundException", "",
+      lambda w: {"repositoryNames": [w.repository_name, _missing_repository(w)]}),
+    R("ecr", "DeleteRepository", "RepositoryNotFoundException", "", lambda w: {"repositoryName": _missing_repository(w)}),
+    R("ecr", "PutImageTagMutability", "RepositoryNotFoundException", "",
+      lambda w: {"repositoryName": _missing_repository(w), "imageTagMutability": "IMMUTABLE"}),
+    R("ecr", "PutImageScanningConfiguration", "RepositoryNotFoundException", "",
+      lambda w: {"repositoryName": _missing_repository(w), "imageScanningConfiguration": {"scanOnPush": True}}),
+    R("ecr", "DescribeImages", "RepositoryNotFoundException", "", lambda w: {"repositoryName": _missing_repository(w)}),
+    R("ecr", "ListImages", "RepositoryNotFoundException", "", lambda w: {"repositoryName": _missing_repository(w)}),
+    R("ecr", "BatchGetImage", "RepositoryNotFoundException", "",
+      lambda w: {"repositoryName": _missing_repository(w), "imageIds": [{"imageTag": "v1"}]}),
+    R("ecr", "BatchDeleteImage", "RepositoryNotFoundException", "",
+      lambda w: {"repositoryName": _missing_repository(w), "imageIds": [{"imageTag": "v1"}]}),
+    R("ecr", "PutLifecyclePolicy", "RepositoryNotFoundException", "",
+      lambda w: {"repositoryName": _missing_repository(w), "lifecyclePolicyText": _lifecycle_policy()}),
+    R("ecr", "GetLifecyclePolicy", "RepositoryNotFoundException", "",
+      lambda w: {"repositoryName": _missing_repository(w)}),
+    R("ecr", "DeleteLifecyclePolicy", "RepositoryNotFoundException", "",
+      lambda w: {"repositoryName": _missing_repository(w)}),
+    R("ecr", "TagResource", "RepositoryNotFoundException", "",
+      lambda w: {"resourceArn": _missing_repository_arn(w), "tags": _tags(1)}),
+    R("ecr", "UntagResource", "RepositoryNotFoundException", "",
+      lambda w: {"resourceArn": _missing_repository_arn(w), "tagKeys": ["k0"]}),
+    R("ecr", "ListTagsForResource", "RepositoryNotFoundException", "",
+      lambda w: {"resourceArn": _missing_repository_arn(w)}),
+    R("ecr", "DeleteRepository", "RepositoryNotFoundException", "already-deleted",
+      lambda w: {"repositoryName": _deleted_repository(w)}),
+    # RepositoryAlreadyExistsException, RepositoryNotEmptyException
+    R("ecr", "CreateRepository", "RepositoryAlreadyExistsException", "",
+      lambda w: {"repositoryName": w.repository_name}),
+    R("ecr", "DeleteRepository", "RepositoryNotEmptyException", "without-force",
+      lambda w: {"repositoryName": w.fresh_repository(image=True)}),
+    # ImageNotFoundException: DescribeImages naming an image the repository does not have
+    R("ecr", "DescribeImages", "ImageNotFoundException", "tag",
+      lambda w: {"repositoryName": w.repository_name, "imageIds": [{"imageTag": w.unique("missing")}]}),
+    R("ecr", "DescribeImages", "ImageNotFoundException", "digest",
+      lambda w: {"repositoryName": w.repository_name, "imageIds": [{"imageDigest": MISSING_DIGEST}]}),
+    # LifecyclePolicyNotFoundException: a repository without a policy
+    R("ecr", "GetLifecyclePolicy", "LifecyclePolicyNotFoundException", "",
+      lambda w: {"repositoryName": w.fresh_repository()}),
+    R("ecr", "DeleteLifecyclePolicy", "LifecyclePolicyNotFoundException", "",
+      lambda w: {"repositoryName": w.fresh_repository()}),
+    # InvalidParameterException: one invalid value per operation
+    R("ecr", "CreateRepository", "InvalidParameterException", "bad-name",
+      lambda w: {"repositoryName": BAD_REPOSITORY_NAME}),
+    R("ecr", "CreateRepository", "InvalidParameterException", "aes256-with-kms-key",
+      lambda w: {"repositoryName": w.unique("conf"),
+                 "encryptionConfiguration": {"encryptionType": "AES256", "kmsKey": "alias/conformance"}}),
+    R("ecr", "DescribeRepositories", "InvalidParameterException", "max-results", lambda w: {"maxResults": 1001}),
+    R("ecr", "DescribeRepositories", "InvalidParameterException", "names-with-max-results",
+      lambda w: {"repositoryNames": [w.repository_name], "maxResults": 10}),
+    R("ecr", "DeleteRepository", "InvalidParameterException", "bad-name",
+      lambda w: {"repositoryName": BAD_REPOSITORY_NAME}),
+    R("ecr", "PutImageTagMutability", "InvalidParameterException", "bad-registry-id",
+      lambda w: {"registryId": "not-an-account", "repositoryName": w.repository_name, "imageTagMutability": "MUTABLE"}),
+    R("ecr", "PutImageScanningConfiguration", "InvalidParameterException", "bad-name",
+      lambda w: {"repositoryName": BAD_REPOSITORY_NAME, "imageScanningConfiguration": {"scanOnPush": True}}),
+    R("ecr", "DescribeImages", "InvalidParameterException", "image-ids-with-max-results",
+      lambda w: {"repositoryName": w.repository_name, "imageIds": [{"imageTag": w.image_tag}], "maxResults": 10}),
+    R("ecr", "ListImages", "InvalidParameterException", "max-results",
+      lambda w: {"repositoryName": w.repository_name, "maxResults": 1001}),
+    R("ecr", "BatchGetImage", "InvalidParameterException", "too-many-image-ids",
+      lambda w: {"repositoryName": w.repository_name, "imageIds": [{"imageTag": f"t{i}"} for i in range(101)]}),
+    R("ecr", "BatchDeleteImage", "InvalidParameterException", "too-many-image-ids",
+      lambda w: {"repositoryName": w.repository_name, "imageIds": [{"imageTag": f"t{i}"} for i in range(101)]}),
+    R("ecr", "GetAuthorizationToken", "InvalidParameterException", "bad-registry-id",
+      lambda w: {"registryIds": ["not-an-account"]}),
+    R("ecr", "PutLifecyclePolicy", "InvalidParameterException", "invalid-policy",
+      lambda w: {"repositoryName": w.fresh_repository(), "lifecyclePolicyText": _invalid_lifecycle_policy()}),
+    R("ecr", "GetLifecyclePolicy", "InvalidParameterException", "bad-name",
+      lambda w: {"repositoryName": BAD_REPOSITORY_NAME}),
+    R("ecr", "DeleteLifecyclePolicy", "InvalidParameterException", "bad-name",
+      lambda w: {"repositoryName": BAD_REPOSITORY_NAME}),
+    R("ecr", "TagResource", "InvalidParameterException", "ecs-arn",
+      lambda w: {"resourceArn": w.cluster_arn, "tags": _tags(1)}),
+    R("ecr", "UntagResource", "InvalidParameterException", "not-an-arn",
+      lambda w: {"resourceArn": "not-an-arn", "tagKeys": ["k0"]}),
+    R("ecr", "ListTagsForResource", "InvalidParameterException", "not-an-arn",
+      lambda w: {"resourceArn": "not-an-arn"}),
+    # InvalidTagParameterException: keys and values outside the tag rules
+    R("ecr", "CreateRepository", "InvalidTagParameterException", "reserved-prefix",
+      lambda w: {"repositoryName": w.unique("conf"), "tags": [{"Key": "aws:reserved", "Value": "v"}]}),
+    R("ecr", "TagResource", "InvalidTagParameterException", "value-too-long",
+      lambda w: {"resourceArn": w.fresh_repository_arn(), "tags": [{"Key": "k", "Value": "v" * 257}]}),
+    R("ecr", "UntagResource", "InvalidTagParameterException", "key-too-long",
+      lambda w: {"resourceArn": w.repository_arn, "tagKeys": ["k" * 129]}),
+    # TooManyTagsException: more than 50 tags on a repository
+    R("ecr", "CreateRepository", "TooManyTagsException", "",
+      lambda w: {"repositoryName": w.unique("conf"), "tags": _tags(51)}),
+    R("ecr", "TagResource", "TooManyTagsException", "with-existing",
+      lambda w: {"resourceArn": w.fresh_repository_arn(tags=True), "tags": _tags(49)}),
+]
+
+
+def _deleted_repository(w: Any) -> str:
+    name = w.fresh_repository()
+    w.ecr.delete_repository(repositoryName=name)
+    return name
+
 # code -> (why it cannot be provoked yet, the (service, operation) whose arrival should make it producible)
 NOT_PRODUCIBLE: dict[tuple[str, str], tuple[str, Optional[tuple[str, str]]]] = {
     ("ecs", "AccessDeniedException"): ("every caller is the root user until IAM exists", ("iam", "CreateUser")),
@@ -113,4 +250,19 @@ NOT_PRODUCIBLE: dict[tuple[str, str], tuple[str, Optional[tuple[str, str]]]] = {
         "needs a custom (Auto Scaling group) capacity provider", ("ecs", "CreateCapacityProvider")),
     ("ecs", "ResourceInUseException"): (
         "needs a capacity provider in use by a service", ("ecs", "CreateService")),
+    ("ecr", "ServerException"): ("a server-side fault: no well-behaved request can ask for it", None),
+    ("ecr", "KmsException"): (
+        "Skiff has no KMS: a KMS encryptionConfiguration (and its kmsKey) is stored and echoed, never sent to a "
+        "key service that could fail", None),
+    ("ecr", "LimitExceededException"): (
+        "Skiff enforces none of ECR's service quotas (repositories per registry, images per repository, "
+        "request rates); more than 50 tags is TooManyTagsException, as in ECR", None),
+    ("ecr", "UnableToGetUpstreamImageException"): (
+        "raised by pull-through cache repositories, which need a pull-through cache rule",
+        ("ecr", "CreatePullThroughCacheRule")),
+    ("ecr", "ValidationException"): (
+        "ECR documents it only as 'an exception validating this request'; Skiff answers invalid input of these "
+        "operations with InvalidParameterException, as ECR does (e.g. 'Lifecycle policy validation failure'), "
+        "and has no registry-level scanning configuration a repository-level request could conflict with",
+        ("ecr", "PutRegistryScanningConfiguration")),
 }

@@ -10,12 +10,17 @@ Optional members are exercised only when (1) or (2) has a value for them (anythi
 the server may rightly refuse); `NOT_EXERCISED` says why the others are left out, and the coverage report
 lists them.
 
-A fixture is a plain value or `fn(world, shape) -> value`; `world` (conftest.World) owns the resources the
-suite created first (a cluster, a registered task definition) and makes fresh ones for calls that consume
-them (DeleteCluster, DeregisterTaskDefinition, …).
+A fixture is a plain value or `fn(world, shape) -> value`; `world` (world.World) owns the resources the
+suite created first (a cluster, a registered task definition; an ECR repository with a tagged and an
+untagged image pushed over /v2/, tags and a lifecycle policy) and makes fresh ones for calls that change or
+consume them (DeleteCluster, DeregisterTaskDefinition, DeleteRepository, PutLifecyclePolicy, a fresh tag
+for BatchDeleteImage, …).
 
 OPERATION_BASE names optional members that must accompany the required ones for the call to be valid
-(RegisterTaskDefinition on Fargate needs cpu, memory, awsvpc and FARGATE compatibility).
+(RegisterTaskDefinition on Fargate needs cpu, memory, awsvpc and FARGATE compatibility). FULL_APART names
+optional members that cannot go together with others in one call (ECR refuses maxResults with the
+repositoryNames / imageIds it pages over): they stay out of `wellformed.full`, are exercised by their own
+`optional.M` call, and their mutations are made from that call.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import datetime as dt
 from typing import Any, Callable
 
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+
+from world import ECR_TAGS, lifecycle_policy  # ECR's Tag capitalises its members: Key, Value
 
 Fixture = Any  # a value, or Callable[[world, Shape], value]
 
@@ -75,6 +82,15 @@ def all_enum_values(world: Any, shape: Shape) -> list:
 
 TAGS = [{"key": "suite", "value": "conformance"}, {"key": "team", "value": "platform"}]
 
+
+def lifecycle_policy_text(w: Any, s: Shape) -> str:
+    return lifecycle_policy()
+
+
+def image_ids(w: Any, s: Shape) -> list:
+    """The session's tagged image, by tag and digest together (both members, so both get mutated)."""
+    return [{"imageDigest": w.image_digest, "imageTag": w.image_tag}]
+
 MEMBERS: dict[tuple[str, str], Fixture] = {
     # ecs: clusters
     ("ecs", "clusterName"): lambda w, s: w.unique("conf"),
@@ -109,6 +125,26 @@ MEMBERS: dict[tuple[str, str], Fixture] = {
     # ecs: tags
     ("ecs", "resourceArn"): lambda w, s: w.cluster_arn,
     ("ecs", "tagKeys"): ["suite"],
+    # ecr: the session's repository (a tagged and an untagged image, tags, a lifecycle policy)
+    ("ecr", "registryId"): lambda w, s: w.account,
+    ("ecr", "registryIds"): lambda w, s: [w.account],
+    ("ecr", "repositoryName"): lambda w, s: w.repository_name,
+    ("ecr", "repositoryNames"): lambda w, s: [w.repository_name],
+    ("ecr", "maxResults"): 10,
+    ("ecr", "imageIds"): image_ids,
+    ("ecr", "filter"): {"tagStatus": "TAGGED", "imageStatus": "ACTIVE"},
+    ("ecr", "acceptedMediaTypes"): [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ],
+    ("ecr", "tags"): ECR_TAGS,
+    ("ecr", "imageTagMutability"): "IMMUTABLE",
+    ("ecr", "imageScanningConfiguration"): {"scanOnPush": True},
+    ("ecr", "encryptionConfiguration"): {"encryptionType": "AES256"},
+    ("ecr", "force"): True,
+    ("ecr", "lifecyclePolicyText"): lifecycle_policy_text,
+    ("ecr", "resourceArn"): lambda w, s: w.repository_arn,
+    ("ecr", "tagKeys"): ["suite"],
 }
 
 OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
@@ -125,6 +161,15 @@ OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
     ("ecs", "ListTaskDefinitions", "status"): "ACTIVE",
     ("ecs", "ListTaskDefinitions", "sort"): "DESC",
     ("ecs", "ListTaskDefinitionFamilies", "status"): "ALL",
+    ("ecr", "CreateRepository", "repositoryName"): lambda w, s: w.unique("conf"),
+    ("ecr", "DeleteRepository", "repositoryName"): lambda w, s: w.fresh_repository(),
+    ("ecr", "PutImageTagMutability", "repositoryName"): lambda w, s: w.fresh_repository(),
+    ("ecr", "PutImageScanningConfiguration", "repositoryName"): lambda w, s: w.fresh_repository(),
+    ("ecr", "PutLifecyclePolicy", "repositoryName"): lambda w, s: w.fresh_repository(),
+    ("ecr", "DeleteLifecyclePolicy", "repositoryName"): lambda w, s: w.fresh_repository(policy=True),
+    ("ecr", "BatchDeleteImage", "imageIds"): lambda w, s: [{"imageTag": w.fresh_tag()}],
+    ("ecr", "TagResource", "resourceArn"): lambda w, s: w.fresh_repository_arn(),
+    ("ecr", "UntagResource", "resourceArn"): lambda w, s: w.fresh_repository_arn(tags=True),
 }
 
 OPERATION_BASE: dict[tuple[str, str], tuple[str, ...]] = {
@@ -137,6 +182,18 @@ MEMBER_DEPENDS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("ecs", "CreateCluster", "defaultCapacityProviderStrategy"): ("capacityProviders",),
 }
 
+# Optional members that cannot share a call with others of the full call: kept out of `wellformed.full`
+# (exercised by `optional.M`, mutated from that call), and why.
+FULL_APART: dict[tuple[str, str], dict[str, str]] = {
+    ("ecr", "DescribeRepositories"): {
+        "maxResults": "cannot be used with repositoryNames (ECR's documentation of maxResults)",
+    },
+    ("ecr", "DescribeImages"): {
+        "maxResults": "cannot be used with imageIds (ECR's documentation of maxResults)",
+        "filter": "filters the listing that imageIds replaces",
+    },
+}
+
 # Optional members deliberately left out of the well-formed calls, and why.
 NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("ecs", "nextToken"): "needs a token from a previous page (the e2e suite pages through lists)",
@@ -146,6 +203,10 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("ecs", "inferenceAccelerators"): "Elastic Inference does not exist on Fargate",
     ("ecs", "ipcMode"): "ipcMode is not supported on Fargate",
     ("ecs", "trustedExecutionConfiguration"): "needs trusted-execution capable capacity",
+    ("ecr", "nextToken"): "needs a token from a previous page (the e2e suite pages through lists)",
+    ("ecr", "imageTagMutabilityExclusionFilters"): (
+        "needs imageTagMutability IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION, which Skiff refuses "
+        "(InvalidParameterException: its registry does not match tags against exclusion filters)"),
 }
 
 # Members holding a reference to a resource: mutated calls point them at resources that do not exist, at
@@ -181,7 +242,48 @@ REFERENCE_VARIANTS: dict[tuple[str, str], dict[str, Callable[[Any, Any], Any]]] 
         "not-a-number": lambda w, v: v.rsplit(":", 1)[0] + ":latest",
         "other-account": lambda w, v: _other_account(v),
     },
+    ("ecr", "repositoryName"): {
+        "missing": lambda w, v: w.unique("missing"),
+    },
+    ("ecr", "repositoryNames"): {
+        "missing": lambda w, v: w.unique("missing"),
+    },
+    ("ecr", "registryId"): {
+        "other-account": lambda w, v: "210987654321",
+    },
+    ("ecr", "registryIds"): {
+        "other-account": lambda w, v: "210987654321",
+    },
+    ("ecr", "resourceArn"): {
+        "missing-repository": lambda w, v: w.ecr_repository_arn(w.unique("missing")),
+        "other-account": lambda w, v: _other_account(v),
+        "other-region": lambda w, v: v.replace(f":{w.region}:", ":eu-west-3:", 1),
+        "ecs-cluster": lambda w, v: w.ecs_arn(f"cluster/{w.unique('missing')}"),
+        "not-an-arn": lambda w, v: "not-an-arn",
+    },
 }
+
+# Per-operation variants, in place of REFERENCE_VARIANTS[(service, member)] (an empty dict: none).
+OPERATION_REFERENCE_VARIANTS: dict[tuple[str, str, str], dict[str, Callable[[Any, Any], Any]]] = {
+    # The name CreateRepository makes must be new: the variant is one that exists.
+    ("ecr", "CreateRepository", "repositoryName"): {
+        "existing": lambda w, v: w.repository_name,
+    },
+    # DescribeImages refuses images it does not find (BatchGetImage and BatchDeleteImage report them as
+    # failures in a successful answer, so they get no such variants).
+    ("ecr", "DescribeImages", "imageIds"): {
+        "missing-tag": lambda w, v: {"imageTag": w.unique("missing")},
+        "missing-digest": lambda w, v: {"imageDigest": "sha256:" + "0" * 64},
+        "tag-of-another-digest": lambda w, v: {"imageTag": w.image_tag, "imageDigest": "sha256:" + "0" * 64},
+    },
+}
+
+
+def reference_variants(service: str, operation: str, member: str) -> dict[str, Callable[[Any, Any], Any]]:
+    key = (service, operation, member)
+    if key in OPERATION_REFERENCE_VARIANTS:
+        return OPERATION_REFERENCE_VARIANTS[key]
+    return REFERENCE_VARIANTS.get((service, member), {})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -250,6 +352,8 @@ SHAPES: dict[tuple[str, str], Fixture] = {
     # nested shapes the generic generator would fill with nonsense
     ("ecs", "Tags"): TAGS,
     ("ecs", "ContainerDefinitions"): fargate_containers,
+    ("ecr", "TagList"): ECR_TAGS,
+    ("ecr", "ImageScanningConfiguration"): {"scanOnPush": True},
 }
 
 
@@ -277,6 +381,13 @@ def optional_members(service: str, operation: OperationModel) -> tuple[list[str]
         else:
             without[name] = NOT_EXERCISED.get((service, name), "no fixture value")
     return with_fixture, without
+
+
+def full_apart(service: str, operation: OperationModel) -> dict[str, str]:
+    """FULL_APART's members of the operation that have a fixture (the others are not exercised at all)."""
+    optional, _ = optional_members(service, operation)
+    apart = FULL_APART.get((service, operation.name), {})
+    return {m: why for m, why in apart.items() if m in optional}
 
 
 def with_dependencies(service: str, operation: str, members: list[str]) -> list[str]:

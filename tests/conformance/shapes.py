@@ -17,6 +17,8 @@ Both return a list of `Problem`s (empty when the response conforms); `check_json
 * timestamps: JSON numbers (epoch seconds) unless the shape says `timestampFormat: iso8601`; in XML ISO 8601
   (or what the shape's `timestampFormat` says);
 * blobs: base64 text; lists and maps: the container type, `min`/`max` entry counts, every element/key/value.
+  An empty list or map passes a `min`: models share shapes between input and output, and AWS services answer
+  "none" with an empty collection where the input side needs at least one (ECR's BatchDeleteImage `imageIds`).
 
 `pattern`s are not checked: they are Java regular expressions (`\\u10000-\\u10FFFF` and friends) that Python's
 `re` does not read the same way.
@@ -97,7 +99,8 @@ def _timestamp_format(shape: Shape, default: str) -> str:
 def _check_length(problems: list[Problem], path: str, shape: Shape, length: int, unit: str) -> None:
     lo = shape.metadata.get("min")
     hi = shape.metadata.get("max")
-    if lo is not None and length < lo:
+    empty_collection = length == 0 and unit in ("list of", "map of")
+    if lo is not None and length < lo and not empty_collection:
         problems.append(Problem(path, f"{unit} {length} is under the model's min {lo} ({shape.name})"))
     if hi is not None and length > hi:
         problems.append(Problem(path, f"{unit} {length} is over the model's max {hi} ({shape.name})"))

@@ -435,3 +435,32 @@ def test_a_generated_mutated_case_fails_loudly_on_a_5xx_or_unmodeled_code(stub):
     server = stub(200, b'{"cluster":{}}')
     with pytest.raises(checks.ServerNonConformance, match="the call succeeded"):
         checks.run_case(server, case, PlaceholderWorld())
+
+
+def test_members_kept_apart_stay_out_of_the_full_call_and_are_mutated_from_their_own():
+    """FULL_APART (ECR's DescribeImages refuses maxResults with imageIds): the full call leaves maxResults and
+    filter out, each has its own well-formed call, and their mutations start from that call, not the full one."""
+    from world import PlaceholderWorld
+
+    op = models.Implemented("ecr", "DescribeImages", "json")
+    generated = {c.name: c for c in cases.operation_cases(op, models.operation_model(op))}
+    w = PlaceholderWorld()
+    full = generated["wellformed.full"].build(w).payload
+    assert "imageIds" in full and "maxResults" not in full and "filter" not in full
+    assert generated["optional.maxResults"].build(w).payload.keys() == {"repositoryName", "maxResults"}
+    over = generated["range.maxResults.over"].build(w).payload
+    assert over["maxResults"] == 1001 and "imageIds" not in over
+    enum = generated["enum.filter.tagStatus"].build(w).payload
+    assert enum["filter"]["tagStatus"] == cases.UNKNOWN_ENUM and "imageIds" not in enum
+    assert "imageIds" in generated["length.imageIds[0].imageTag.over"].build(w).payload
+
+
+def test_empty_output_collections_pass_a_min():
+    # ECR answers a BatchDeleteImage that deleted nothing with "imageIds": [], although the shared
+    # ImageIdentifierList shape has min 1 (an input constraint); one element under a larger min still fails.
+    ecr = models.service_model("ecr")
+    shape = out(ecr, "BatchDeleteImage")
+    failure = {"imageId": {"imageTag": "nope"}, "failureCode": "ImageNotFound", "failureReason": "gone"}
+    assert problems_of({"imageIds": [], "failures": [failure]}, shape) == []
+    assert_caught(problems_of({"failures": [{"imageId": {"imageTag": ""}}]}, shape),
+                  "$.failures[0].imageId.imageTag", "under the model's min 1")

@@ -1,11 +1,15 @@
 """The resources the generated calls refer to. `World` creates them on the suite's server (a cluster and a
-registered Fargate task definition first, fresh ones on demand for calls that consume them);
+registered Fargate task definition first, fresh ones on demand for calls that consume them; for ECR, on
+first use: a repository holding a tagged and an untagged image pushed over /v2/ and a lifecycle policy,
+fresh repositories and fresh tags for the calls that change or consume them);
 `PlaceholderWorld` has the same shape without a server, so cases can be enumerated at collection time
 (the structure of every fixture value is the same in both, only the strings differ)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import uuid
 from typing import Any
 
@@ -26,6 +30,32 @@ class BaseWorld:
 
     def ecs_arn(self, resource: str) -> str:
         return f"arn:aws:ecs:{self.region}:{self.account}:{resource}"
+
+    def ecr_repository_arn(self, name: str) -> str:
+        return f"arn:aws:ecr:{self.region}:{self.account}:repository/{name}"
+
+    @property
+    def repository_arn(self) -> str:
+        return self.ecr_repository_arn(self.repository_name)
+
+    def fresh_repository_arn(self, tags: bool = False) -> str:
+        return self.ecr_repository_arn(self.fresh_repository(tags=tags))
+
+
+# ECR's Tag shape capitalises its members.
+ECR_TAGS = [{"Key": "suite", "Value": "conformance"}, {"Key": "team", "Value": "platform"}]
+
+
+def lifecycle_policy(days: int = 3650) -> str:
+    """A lifecycle policy that validates (over the model's 100-character minimum) and expires nothing
+    within a run: untagged images older than `days` days."""
+    return json.dumps({"rules": [{
+        "rulePriority": 1,
+        "description": f"expire untagged images older than {days} days",
+        "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
+                      "countNumber": days},
+        "action": {"type": "expire"},
+    }]})
 
 
 class PlaceholderWorld(BaseWorld):
@@ -56,6 +86,16 @@ class PlaceholderWorld(BaseWorld):
 
     def fresh_inactive_revision(self) -> str:
         return self.ecs_arn(f"task-definition/{self.family}:3")
+
+    repository_name = "placeholder-repository"
+    image_tag = "v1"
+    image_digest = "sha256:" + "0" * 64
+
+    def fresh_repository(self, tags: bool = False, policy: bool = False, image: bool = False) -> str:
+        return self.unique("placeholder-repository")
+
+    def fresh_tag(self) -> str:
+        return self.unique("fresh")
 
 
 class World(BaseWorld):
@@ -103,3 +143,59 @@ class World(BaseWorld):
 
     def client(self, service: str) -> Any:
         return self.server.client(service)
+
+    # -- ECR, made on first use (an ECS-only failure stays an ECS-only failure)
+
+    @functools.cached_property
+    def ecr(self) -> Any:
+        return self.server.client("ecr")
+
+    @functools.cached_property
+    def pusher(self) -> Any:
+        from registry import Pusher
+
+        return Pusher(self.server, self.ecr)
+
+    @functools.cached_property
+    def _ecr_world(self) -> tuple[str, str, str]:
+        """The session's repository: created with tags, an image pushed as `v1`, a second one pushed
+        untagged, and a lifecycle policy that expires nothing."""
+        name = self.unique("conformance")
+        self.ecr.create_repository(repositoryName=name, tags=ECR_TAGS)
+        self.created["repositories"] = self.created.get("repositories", 0) + 1
+        tagged = self.pusher.push_image(name, "v1", f"{name}-tagged")
+        self.pusher.push_image(name, None, f"{name}-untagged")
+        self.ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle_policy())
+        self._manifest = tagged.manifest
+        return name, "v1", tagged.digest
+
+    @property
+    def repository_name(self) -> str:
+        return self._ecr_world[0]
+
+    @property
+    def image_tag(self) -> str:
+        return self._ecr_world[1]
+
+    @property
+    def image_digest(self) -> str:
+        return self._ecr_world[2]
+
+    def fresh_repository(self, tags: bool = False, policy: bool = False, image: bool = False) -> str:
+        """A new repository (with the suite's tags, a lifecycle policy, one tagged image, as asked)."""
+        name = self.unique("conf-fresh")
+        self.ecr.create_repository(repositoryName=name, **({"tags": ECR_TAGS} if tags else {}))
+        self.created["repositories"] = self.created.get("repositories", 0) + 1
+        if policy:
+            self.ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle_policy())
+        if image:
+            self.pusher.push_image(name, "v1", name)
+        return name
+
+    def fresh_tag(self) -> str:
+        """A new tag on the session's tagged image (its manifest put again under the tag), for calls that
+        delete what they name: the image itself keeps its other tags."""
+        name = self.repository_name
+        tag = self.unique("fresh")
+        self.pusher.put_manifest(name, tag, self._manifest)
+        return tag

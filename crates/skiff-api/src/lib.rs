@@ -8,8 +8,11 @@
 
 pub mod auth;
 pub mod context;
+mod controllers;
 pub mod credentials;
+mod ecr;
 mod ecs;
+mod records;
 pub mod registry_auth;
 pub mod router;
 mod server;
@@ -117,6 +120,7 @@ pub async fn serve(
     writeln!(out, "skiff server listening on http://{addr}")?;
     out.flush()?;
     drop(out);
+    controllers::spawn_all(state.clone());
     server::run(listener, state, shutdown).await;
     Ok(())
 }

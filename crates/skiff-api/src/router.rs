@@ -2,7 +2,7 @@
 //! single source of truth for what is implemented (the conformance suite and `skiff api operations` read it).
 
 use crate::context::Ctx;
-use crate::{ecs, sts};
+use crate::{ecr, ecs, sts};
 use bytes::Bytes;
 use skiff_proto::json::WireResponse;
 use skiff_proto::query::QueryParams;
@@ -92,13 +92,37 @@ pub static ECS: JsonService = JsonService {
     ],
 };
 
+pub static ECR: JsonService = JsonService {
+    signing_name: "ecr",
+    target_prefix: "AmazonEC2ContainerRegistry_V20150921",
+    validation_error: "InvalidParameterException",
+    operations: &[
+        json_op!("CreateRepository", ecr::repositories::create_repository),
+        json_op!("DescribeRepositories", ecr::repositories::describe_repositories),
+        json_op!("DeleteRepository", ecr::repositories::delete_repository),
+        json_op!("PutImageTagMutability", ecr::repositories::put_image_tag_mutability),
+        json_op!("PutImageScanningConfiguration", ecr::repositories::put_image_scanning_configuration),
+        json_op!("DescribeImages", ecr::images::describe_images),
+        json_op!("ListImages", ecr::images::list_images),
+        json_op!("BatchGetImage", ecr::images::batch_get_image),
+        json_op!("BatchDeleteImage", ecr::images::batch_delete_image),
+        json_op!("GetAuthorizationToken", ecr::auth::get_authorization_token),
+        json_op!("PutLifecyclePolicy", ecr::lifecycle::put_lifecycle_policy),
+        json_op!("GetLifecyclePolicy", ecr::lifecycle::get_lifecycle_policy),
+        json_op!("DeleteLifecyclePolicy", ecr::lifecycle::delete_lifecycle_policy),
+        json_op!("TagResource", ecr::tags::tag_resource),
+        json_op!("UntagResource", ecr::tags::untag_resource),
+        json_op!("ListTagsForResource", ecr::tags::list_tags_for_resource),
+    ],
+};
+
 pub static STS: QueryService = QueryService {
     signing_name: "sts",
     xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
     operations: &[query_op!("GetCallerIdentity", sts::get_caller_identity)],
 };
 
-pub static JSON_SERVICES: &[&JsonService] = &[&ECS];
+pub static JSON_SERVICES: &[&JsonService] = &[&ECS, &ECR];
 pub static QUERY_SERVICES: &[&QueryService] = &[&STS];
 
 pub fn json_service_by_prefix(prefix: &str) -> Option<&'static JsonService> {

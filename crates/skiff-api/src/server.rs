@@ -205,7 +205,14 @@ async fn registry(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body
         }
         return resp;
     }
-    state.registry.handle(req).await
+    let manifest_push = (req.method() == Method::PUT)
+        .then(|| req.uri().path().strip_prefix("/v2/")?.rsplit_once("/manifests/").map(|(repo, _)| repo.to_string()))
+        .flatten();
+    let resp = state.registry.handle(req).await;
+    if let (Some(repository), StatusCode::CREATED) = (manifest_push, resp.status()) {
+        crate::controllers::after_manifest_push(state, repository);
+    }
+    resp
 }
 
 fn respond(wire: WireResponse, request_id: &str) -> Response<Body> {

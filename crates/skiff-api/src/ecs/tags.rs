@@ -1,9 +1,10 @@
 //! TagResource, UntagResource, ListTagsForResource on every ECS resource Skiff has.
 
 use super::clusters::cluster_name;
+use super::keys;
 use super::task_definitions::{parse_task_definition_arn, TaskDefinitionRecord};
-use super::{keys, load, update};
 use crate::context::Ctx;
+use crate::records::{load, update};
 use serde::{Deserialize, Serialize};
 use skiff_model::cluster::ClusterRecord;
 use skiff_model::tag::{merge_tags, remove_tag_keys, validate_tag_keys, validate_tags, Tag};

@@ -1,8 +1,9 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions, ListTaskDefinitionFamilies,
 //! DeregisterTaskDefinition, DeleteTaskDefinitions.
 
-use super::{encode, keys, load, load_all, max_results, paginate, store_error, update, Failure};
+use super::{keys, max_results, Failure};
 use crate::context::{now_millis, Ctx};
+use crate::records::{encode, load, load_all, paginate, store_error, update};
 use serde::{Deserialize, Serialize};
 use skiff_model::tag::Tag;
 use skiff_model::task_definition::{
