@@ -152,9 +152,7 @@ class World(BaseWorld):
 
     @functools.cached_property
     def pusher(self) -> Any:
-        from registry import Pusher
-
-        return Pusher(self.server, self.ecr)
+        return harness.RegistryClient(self.server, self.ecr)
 
     @functools.cached_property
     def _ecr_world(self) -> tuple[str, str, str]:
@@ -166,8 +164,8 @@ class World(BaseWorld):
         tagged = self.pusher.push_image(name, "v1", f"{name}-tagged")
         self.pusher.push_image(name, None, f"{name}-untagged")
         self.ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle_policy())
-        self._manifest = tagged.manifest
-        return name, "v1", tagged.digest
+        self._manifest = tagged["manifest"]
+        return name, "v1", tagged["digest"]
 
     @property
     def repository_name(self) -> str:

@@ -8,9 +8,11 @@ shared/AWS-PROTOCOLS.md), never from what the server happens to answer.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import hmac
 import http.client
+import io
 import json
 import os
 import re
@@ -18,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -678,3 +681,88 @@ def client_error(fn: Callable, *args: Any, **kw: Any):
 
 def tags_dict(tags: Optional[list]) -> dict:
     return {t["key"]: t.get("value", "") for t in (tags or [])}
+
+
+# -- pushing images over /v2/ ------------------------------------------------------------------------------
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+class RegistryClient:
+    """Raw /v2/ calls with the Basic credentials ECR GetAuthorizationToken hands out (`authorizationToken` is
+    base64 of `AWS:<token>`), and tiny OCI images pushed the way `docker push` does (blobs uploaded
+    monolithically: POST, then PUT with `?digest=`)."""
+
+    def __init__(self, server: "SkiffServer", ecr: Any):
+        self.server = server
+        token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+        self.auth = f"Basic {token}"
+
+    def call(self, method: str, path: str, body: bytes = b"", headers: Optional[dict] = None):
+        conn = http.client.HTTPConnection(self.server.host, self.server.port, timeout=30)
+        try:
+            hdrs = {"Host": self.server.address, "Authorization": self.auth, "Content-Length": str(len(body))}
+            hdrs.update(headers or {})
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for k, v in hdrs.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            if body:
+                conn.send(body)
+            resp = conn.getresponse()
+            return resp.status, resp.headers, resp.read()
+        finally:
+            conn.close()
+
+    def _expect(self, what: str, got: tuple, status: int) -> None:
+        assert got[0] == status, f"{what}: expected HTTP {status}, got {got[0]}: {got[2][:500]!r}"
+
+    def push_blob(self, repo: str, data: bytes) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        got = self.call("POST", f"/v2/{repo}/blobs/uploads/")
+        self._expect(f"POST /v2/{repo}/blobs/uploads/", got, 202)
+        parts = urllib.parse.urlsplit(got[1]["Location"])
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        sep = "&" if "?" in path else "?"
+        got = self.call("PUT", f"{path}{sep}digest={urllib.parse.quote(digest)}", data,
+                        {"Content-Type": "application/octet-stream"})
+        self._expect(f"PUT {path} (blob {digest})", got, 201)
+        return {"digest": digest, "size": len(data)}
+
+    def put_manifest(self, repo: str, reference: str, manifest: bytes) -> None:
+        got = self.call("PUT", f"/v2/{repo}/manifests/{reference}", manifest, {"Content-Type": OCI_MANIFEST})
+        self._expect(f"PUT /v2/{repo}/manifests/{reference}", got, 201)
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        assert got[1].get("Docker-Content-Digest") in (None, digest), got[1]
+
+    def push_image(self, repo: str, reference: Optional[str], label: str) -> dict:
+        """Pushes a one-layer OCI image whose config carries `label` (so every label is a new image) under
+        `reference` (a tag; None pushes it by digest, untagged). Returns its digest, manifest and the sizes
+        of config, layer and manifest."""
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            data = f"hello from {label}\n".encode()
+            info = tarfile.TarInfo("hello.txt")
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+        layer = gzip.compress(raw.getvalue(), mtime=0)
+        config = json.dumps({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Labels": {"skiff.test": label}},
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()]},
+        }).encode()
+        manifest = json.dumps({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": dict(self.push_blob(repo, config), mediaType=OCI_CONFIG),
+            "layers": [dict(self.push_blob(repo, layer), mediaType=OCI_LAYER)],
+        }).encode()
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        self.put_manifest(repo, reference or digest, manifest)
+        # Distinct push times (millisecond precision) keep "newest" unambiguous for tests that count.
+        time.sleep(0.005)
+        return {"digest": digest, "manifest": manifest, "sizes": (len(config), len(layer), len(manifest))}
+

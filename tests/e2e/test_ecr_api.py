@@ -79,82 +79,10 @@ def all_pages(ecr, operation: str, result_key: str, page_size: int, **kw) -> tup
 # -- pushing images over /v2/ ---------------------------------------------------------------------------
 
 
-class Registry:
-    """Raw /v2/ calls with the Basic credentials GetAuthorizationToken hands out."""
-
-    def __init__(self, server: SkiffServer, ecr):
-        self.server = server
-        token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
-        self.auth = f"Basic {token}"
-
-    def call(self, method: str, path: str, body: bytes = b"", headers: Optional[dict] = None):
-        conn = http.client.HTTPConnection(self.server.host, self.server.port, timeout=30)
-        try:
-            hdrs = {"Host": self.server.address, "Authorization": self.auth, "Content-Length": str(len(body))}
-            hdrs.update(headers or {})
-            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            for k, v in hdrs.items():
-                conn.putheader(k, v)
-            conn.endheaders()
-            if body:
-                conn.send(body)
-            resp = conn.getresponse()
-            return resp.status, resp.headers, resp.read()
-        finally:
-            conn.close()
-
+class Registry(harness.RegistryClient):
     def accepts_pushes(self) -> bool:
         status, _, _ = self.call("GET", "/v2/")
         return status == 200
-
-    def push_blob(self, repo: str, data: bytes) -> dict:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        status, headers, body = self.call("POST", f"/v2/{repo}/blobs/uploads/")
-        assert status == 202, (status, body)
-        location = headers["Location"]
-        parts = urllib.parse.urlsplit(location)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        sep = "&" if "?" in path else "?"
-        status, _, body = self.call(
-            "PUT", f"{path}{sep}digest={urllib.parse.quote(digest)}", data,
-            {"Content-Type": "application/octet-stream"},
-        )
-        assert status == 201, (status, body)
-        return {"digest": digest, "size": len(data)}
-
-    def push_image(self, repo: str, reference: Optional[str], label: str) -> dict:
-        """Pushes a one-layer OCI image whose config carries `label` (so every label is a new image) under
-        `reference` (a tag; None pushes it by digest, untagged). Returns its digest, manifest and size."""
-        raw = io.BytesIO()
-        with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            data = f"hello from {label}\n".encode()
-            info = tarfile.TarInfo("hello.txt")
-            info.size, info.mtime = len(data), 0
-            tar.addfile(info, io.BytesIO(data))
-        layer = gzip.compress(raw.getvalue(), mtime=0)
-        config = json.dumps({
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Labels": {"skiff.test": label}},
-            "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()]},
-        }).encode()
-        config_desc = dict(self.push_blob(repo, config), mediaType=OCI_CONFIG)
-        layer_desc = dict(self.push_blob(repo, layer), mediaType=OCI_LAYER)
-        manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": config_desc,
-            "layers": [layer_desc],
-        }).encode()
-        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-        status, headers, body = self.call(
-            "PUT", f"/v2/{repo}/manifests/{reference or digest}", manifest, {"Content-Type": OCI_MANIFEST}
-        )
-        assert status == 201, (status, body)
-        assert headers.get("Docker-Content-Digest") in (None, digest)
-        # Distinct push times (millisecond precision) keep "newest" unambiguous for the tests that count.
-        time.sleep(0.005)
-        return {"digest": digest, "manifest": manifest, "sizes": (len(config), len(layer), len(manifest))}
 
 
 @pytest.fixture(scope="module")
