@@ -18,7 +18,7 @@ Kinds (the second part of a case id `service.Operation.kind[.detail]`):
   nul.P         a NUL inside string P                                  a 4xx, or a success that validates
   unknown-member  a member the model does not define                   a 4xx, or a success that validates
 
-(The model does not forbid NULs or, for the query protocol, unknown parameters, so those may succeed; the
+(The model does not forbid NULs or, for the query protocols, unknown parameters, so those may succeed; the
 coverage report lists the ones the server accepted.)
 
 "must be a 4xx" means: HTTP 400–499, never 5xx, never a dropped connection, an error code the model lists
@@ -52,7 +52,7 @@ PathT = tuple[Union[str, int], ...]
 @dataclass
 class Request:
     """What to send: a payload (the input members; JSON-serialised or form-encoded by protocol) or a raw
-    body, and for the query protocol optional form-field overrides (applied after encoding)."""
+    body, and for the query protocols (query, ec2) optional form-field overrides (applied after encoding)."""
 
     payload: Optional[dict] = None
     raw: Optional[bytes] = None
@@ -285,15 +285,18 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
 
     # -- wrong types (top-level members)
     for name, member in shape.members.items():
-        if protocol == "query":
+        if protocol in ("query", "ec2"):
             if member.type_name not in WRONG_TYPE_QUERY:
                 continue
             bad = WRONG_TYPE_QUERY[member.type_name]
+            from wire import form_name
 
-            def build_q(w: Any, n: str = name, b: str = bad) -> Request:
+            field_name = form_name(operation, name)
+
+            def build_q(w: Any, n: str = name, f: str = field_name, b: str = bad) -> Request:
                 payload = minimal(w)
                 payload.pop(n, None)
-                return Request(payload=payload, form_overrides={n: b})
+                return Request(payload=payload, form_overrides={f: b})
 
             add(f"type.{name}", CLIENT_ERROR, f"{name} ({member.type_name}) sent as {bad!r}", build_q)
         else:
@@ -357,7 +360,7 @@ def operation_cases(op: Implemented, operation: OperationModel) -> list[Case]:
                     mutate(full, (lambda nm, s, sz: lambda p: p.__setitem__(nm, sized(s, None, sz)))(name, member, size)))
 
     # -- a member the model does not define
-    if protocol == "query":
+    if protocol in ("query", "ec2"):
         add("unknown-member", EITHER, "an extra parameter the model does not define",
             lambda w: Request(payload=minimal(w), form_overrides={"ConformanceUnknownMember": "x"}))
     else:

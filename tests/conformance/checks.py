@@ -27,7 +27,7 @@ class ServerNonConformance(AssertionError):
 
 
 def send(server: harness.SkiffServer, operation: OperationModel, request: Request) -> wire.Exchange:
-    if operation.service_model.protocol == "query":
+    if models.is_query_like(operation):
         if request.raw is not None:
             fields = urllib.parse.parse_qsl(request.raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
             if request.form_overrides:
@@ -51,7 +51,7 @@ def _apply_overrides(fields: list[tuple[str, str]], overrides: dict[str, Any]) -
 
 def content_type_ok(operation: OperationModel, value: str | None) -> bool:
     value = (value or "").split(";")[0].strip().lower()
-    if operation.service_model.protocol == "query":
+    if models.is_query_like(operation):
         return value in ("text/xml", "application/xml")
     version = operation.service_model.metadata.get("jsonVersion", "1.0")
     return value in (f"application/x-amz-json-{version}", "application/json")
@@ -69,7 +69,9 @@ def check_success(case_id: str, operation: OperationModel, ex: wire.Exchange) ->
         problems.append("no x-amzn-RequestId header")
     if not content_type_ok(operation, r.headers.get("Content-Type")):
         problems.append(f"Content-Type {r.headers.get('Content-Type')!r}")
-    if operation.service_model.protocol == "query":
+    if operation.service_model.protocol == "ec2":
+        found = shapes.validate_ec2_xml(r.body, operation)
+    elif operation.service_model.protocol == "query":
         found = shapes.validate_query_xml(r.body, operation)
     else:
         try:
@@ -115,6 +117,8 @@ def check_client_error(case_id: str, operation: OperationModel, ex: wire.Exchang
         header = r.headers.get("x-amzn-ErrorType")
         if header is None or header.split(":")[0].split("#")[-1] != code:
             problems.append(f"x-amzn-ErrorType header {header!r} does not match the code {code!r}")
+    elif operation.service_model.protocol == "ec2":
+        problems += _ec2_error_envelope(r.body)
     else:
         problems += _query_error_envelope(r.body)
     if problems:
@@ -141,6 +145,32 @@ def _query_error_envelope(body: bytes) -> list[str]:
         problems.append(f"<Error><Type> is {kids.get('Type')!r}, not Sender or Receiver")
     if not [c for c in root if local(c) == "RequestId"]:
         problems.append("<ErrorResponse> has no <RequestId>")
+    return problems
+
+
+def _ec2_error_envelope(body: bytes) -> list[str]:
+    """EC2's error body: `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        return [f"the error body is not XML: {e}"]
+    local = lambda el: el.tag.split("}")[-1]  # noqa: E731
+    problems = []
+    if local(root) != "Response":
+        problems.append(f"the error root element is <{local(root)}>, not <Response> (EC2's error envelope)")
+    errors = [c for c in root if local(c) == "Errors"]
+    items = [e for e in errors[0] if local(e) == "Error"] if len(errors) == 1 else []
+    if len(items) != 1:
+        return problems + ["<Response> must hold one <Errors> with one <Error>"]
+    kids = {local(c): (c.text or "") for c in items[0]}
+    for name in ("Code", "Message"):
+        if not kids.get(name, "").strip():
+            problems.append(f"<Error><{name}> is missing or empty")
+    ids = [c for c in root if local(c) == "RequestID"]
+    if len(ids) != 1 or not (ids[0].text or "").strip():
+        problems.append("<Response> must hold one non-empty <RequestID> (spelled so)")
     return problems
 
 

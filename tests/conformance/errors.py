@@ -1,7 +1,9 @@
 """How to provoke each modelled error, and which ones cannot be provoked yet.
 
-Every error code that the model lists for an implemented operation must be either in RECIPES (a call that
-produces it; the suite makes it with boto3 and checks boto3 raises `client.exceptions.<Code>`) or in
+Every error code that the model lists for an implemented operation (for EC2, whose model lists none, the
+documented errors of models.EC2_DOCUMENTED_ERRORS) must be either in RECIPES (a call that produces it; the
+suite makes it with boto3 and checks boto3 raises `client.exceptions.<Code>`, or for EC2 a ClientError
+with that code) or in
 NOT_PRODUCIBLE (with the reason, and optionally the operation whose arrival makes it producible, at which
 point the suite asks for a recipe). `test_modeled_errors_accounted_for` enforces that.
 
@@ -224,6 +226,42 @@ RECIPES += [
       lambda w: {"repositoryName": w.unique("conf"), "tags": _tags(51)}),
     R("ecr", "TagResource", "TooManyTagsException", "with-existing",
       lambda w: {"resourceArn": w.fresh_repository_arn(tags=True), "tags": _tags(49)}),
+]
+
+
+# -- EC2 -------------------------------------------------------------------------------------------------
+# EC2's model declares no errors: the recipes provoke the documented resource errors of each operation
+# (models.EC2_DOCUMENTED_ERRORS) and the common errors Skiff answers for bad parameters. boto3 has no
+# exception classes for EC2: the suite checks the ClientError's code.
+
+MISSING_VPC = "vpc-0000000000000dead"
+MISSING_SUBNET = "subnet-0000000000000dead"
+MISSING_GROUP = "sg-0000000000000dead"
+
+RECIPES += [
+    R("ec2", "DescribeVpcs", "InvalidVpcID.NotFound", "", lambda w: {"VpcIds": [MISSING_VPC]}),
+    R("ec2", "DescribeVpcs", "InvalidVpcID.NotFound", "one-of-two",
+      lambda w: {"VpcIds": [w.default_vpc_id, MISSING_VPC]}),
+    R("ec2", "DescribeVpcs", "InvalidParameterValue", "unknown-filter",
+      lambda w: {"Filters": [{"Name": "colour", "Values": ["blue"]}]}),
+    R("ec2", "DescribeVpcs", "InvalidParameterCombination", "ids-with-max-results",
+      lambda w: {"VpcIds": [w.default_vpc_id], "MaxResults": 5}),
+    R("ec2", "DescribeVpcAttribute", "InvalidVpcID.NotFound", "",
+      lambda w: {"VpcId": MISSING_VPC, "Attribute": "enableDnsSupport"}),
+    R("ec2", "DescribeVpcAttribute", "InvalidParameterValue", "unknown-attribute",
+      lambda w: {"VpcId": w.default_vpc_id, "Attribute": "enableColour"}),
+    R("ec2", "DescribeSubnets", "InvalidSubnetID.NotFound", "", lambda w: {"SubnetIds": [MISSING_SUBNET]}),
+    R("ec2", "DescribeSubnets", "InvalidParameterValue", "max-results", lambda w: {"MaxResults": 1001}),
+    R("ec2", "DescribeSubnets", "DryRunOperation", "", lambda w: {"DryRun": True}),
+    R("ec2", "DescribeSecurityGroups", "InvalidGroup.NotFound", "id", lambda w: {"GroupIds": [MISSING_GROUP]}),
+    R("ec2", "DescribeSecurityGroups", "InvalidGroup.NotFound", "name",
+      lambda w: {"GroupNames": [w.unique("missing")]}),
+    R("ec2", "DescribeSecurityGroups", "InvalidGroupId.Malformed", "", lambda w: {"GroupIds": ["default"]}),
+    R("ec2", "DescribeSecurityGroups", "InvalidPaginationToken", "", lambda w: {"NextToken": "not-a-token"}),
+    R("ec2", "DescribeAvailabilityZones", "InvalidParameterValue", "unknown-zone",
+      lambda w: {"ZoneNames": [f"{w.region}z"]}),
+    R("ec2", "DescribeAvailabilityZones", "InvalidParameterValue", "unknown-filter",
+      lambda w: {"Filters": [{"Name": "colour", "Values": ["blue"]}]}),
 ]
 
 

@@ -12,9 +12,9 @@ lists them.
 
 A fixture is a plain value or `fn(world, shape) -> value`; `world` (world.World) owns the resources the
 suite created first (a cluster, a registered task definition; an ECR repository with a tagged and an
-untagged image pushed over /v2/, tags and a lifecycle policy) and makes fresh ones for calls that change or
-consume them (DeleteCluster, DeregisterTaskDefinition, DeleteRepository, PutLifecyclePolicy, a fresh tag
-for BatchDeleteImage, …).
+untagged image pushed over /v2/, tags and a lifecycle policy; the ids of the default VPC, subnets and security
+group the server made) and makes fresh ones for calls that change or consume them (DeleteCluster,
+DeregisterTaskDefinition, DeleteRepository, PutLifecyclePolicy, a fresh tag for BatchDeleteImage, …).
 
 OPERATION_BASE names optional members that must accompany the required ones for the call to be valid
 (RegisterTaskDefinition on Fargate needs cpu, memory, awsvpc and FARGATE compatibility). FULL_APART names
@@ -145,6 +145,19 @@ MEMBERS: dict[tuple[str, str], Fixture] = {
     ("ecr", "lifecyclePolicyText"): lifecycle_policy_text,
     ("ecr", "resourceArn"): lambda w, s: w.repository_arn,
     ("ecr", "tagKeys"): ["suite"],
+    # ec2: the region's default VPC, its subnets and security group, the region's zones (all made by the
+    # server on its first start; the world reads their ids)
+    ("ec2", "VpcIds"): lambda w, s: [w.default_vpc_id],
+    ("ec2", "VpcId"): lambda w, s: w.default_vpc_id,
+    ("ec2", "Attribute"): "enableDnsHostnames",
+    ("ec2", "SubnetIds"): lambda w, s: list(w.default_subnet_ids),
+    ("ec2", "GroupIds"): lambda w, s: [w.default_security_group_id],
+    ("ec2", "GroupNames"): ["default"],
+    ("ec2", "ZoneNames"): lambda w, s: [w.zone_names[0]],
+    ("ec2", "ZoneIds"): lambda w, s: [w.zone_ids[-1]],
+    ("ec2", "AllAvailabilityZones"): True,
+    ("ec2", "MaxResults"): 5,
+    ("ec2", "DryRun"): False,
 }
 
 OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
@@ -170,6 +183,23 @@ OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
     ("ecr", "BatchDeleteImage", "imageIds"): lambda w, s: [{"imageTag": w.fresh_tag()}],
     ("ecr", "TagResource", "resourceArn"): lambda w, s: w.fresh_repository_arn(),
     ("ecr", "UntagResource", "resourceArn"): lambda w, s: w.fresh_repository_arn(tags=True),
+    # EC2 filters: two per call (filters AND), one with two values (values OR), wildcards
+    ("ec2", "DescribeVpcs", "Filters"): [
+        {"Name": "is-default", "Values": ["true"]},
+        {"Name": "cidr", "Values": ["10.0.0.0/16", "172.31.*"]},
+    ],
+    ("ec2", "DescribeSubnets", "Filters"): lambda w, s: [
+        {"Name": "vpc-id", "Values": [w.default_vpc_id]},
+        {"Name": "default-for-az", "Values": ["true"]},
+    ],
+    ("ec2", "DescribeSecurityGroups", "Filters"): lambda w, s: [
+        {"Name": "group-name", "Values": ["default"]},
+        {"Name": "vpc-id", "Values": [w.default_vpc_id]},
+    ],
+    ("ec2", "DescribeAvailabilityZones", "Filters"): [
+        {"Name": "state", "Values": ["available"]},
+        {"Name": "zone-type", "Values": ["availability-zone", "local-zone"]},
+    ],
 }
 
 OPERATION_BASE: dict[tuple[str, str], tuple[str, ...]] = {
@@ -192,6 +222,11 @@ FULL_APART: dict[tuple[str, str], dict[str, str]] = {
         "maxResults": "cannot be used with imageIds (ECR's documentation of maxResults)",
         "filter": "filters the listing that imageIds replaces",
     },
+    ("ec2", "DescribeVpcs"): {"MaxResults": "cannot be used with VpcIds (EC2: InvalidParameterCombination)"},
+    ("ec2", "DescribeSubnets"): {"MaxResults": "cannot be used with SubnetIds (EC2: InvalidParameterCombination)"},
+    ("ec2", "DescribeSecurityGroups"): {
+        "MaxResults": "cannot be used with GroupIds or GroupNames (EC2: InvalidParameterCombination)",
+    },
 }
 
 # Optional members deliberately left out of the well-formed calls, and why.
@@ -207,7 +242,11 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("ecr", "imageTagMutabilityExclusionFilters"): (
         "needs imageTagMutability IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION, which Skiff refuses "
         "(InvalidParameterException: its registry does not match tags against exclusion filters)"),
+    ("ec2", "NextToken"): "needs a token from a previous page (the e2e suite pages through subnets)",
 }
+
+# An EC2 id of the right shape that no resource has.
+MISSING_EC2_ID = "{prefix}-0000000000000dead"
 
 # Members holding a reference to a resource: mutated calls point them at resources that do not exist, at
 # the wrong kind of resource, or at the same resource in another account; each must be refused (a 4xx
@@ -253,6 +292,37 @@ REFERENCE_VARIANTS: dict[tuple[str, str], dict[str, Callable[[Any, Any], Any]]] 
     },
     ("ecr", "registryIds"): {
         "other-account": lambda w, v: "210987654321",
+    },
+    ("ec2", "VpcIds"): {
+        "missing": lambda w, v: MISSING_EC2_ID.format(prefix="vpc"),
+        "subnet-id": lambda w, v: w.default_subnet_ids[0],
+        "not-an-id": lambda w, v: "default",
+    },
+    ("ec2", "VpcId"): {
+        "missing": lambda w, v: MISSING_EC2_ID.format(prefix="vpc"),
+        "security-group-id": lambda w, v: w.default_security_group_id,
+    },
+    ("ec2", "SubnetIds"): {
+        "missing": lambda w, v: MISSING_EC2_ID.format(prefix="subnet"),
+        "vpc-id": lambda w, v: w.default_vpc_id,
+    },
+    ("ec2", "GroupIds"): {
+        "missing": lambda w, v: MISSING_EC2_ID.format(prefix="sg"),
+        "vpc-id": lambda w, v: w.default_vpc_id,
+        "name-for-id": lambda w, v: "default",
+    },
+    ("ec2", "GroupNames"): {
+        "missing": lambda w, v: w.unique("missing"),
+        "id-for-name": lambda w, v: w.default_security_group_id,
+    },
+    ("ec2", "ZoneNames"): {
+        "missing": lambda w, v: f"{w.region}z",
+        "other-region": lambda w, v: "eu-west-3a" if w.region != "eu-west-3" else "us-east-1a",
+        "zone-id-for-name": lambda w, v: w.zone_ids[0],
+    },
+    ("ec2", "ZoneIds"): {
+        "missing": lambda w, v: v.rsplit("-az", 1)[0] + "-az9",
+        "zone-name-for-id": lambda w, v: w.zone_names[0],
     },
     ("ecr", "resourceArn"): {
         "missing-repository": lambda w, v: w.ecr_repository_arn(w.unique("missing")),

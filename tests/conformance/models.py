@@ -22,7 +22,7 @@ SIGNING_NAME_TO_BOTOCORE = {"elasticloadbalancing": "elbv2"}
 class Implemented:
     service: str  # the SigV4 signing name, as `skiff api operations` reports it
     operation: str
-    protocol: str  # "json" or "query"
+    protocol: str  # "json", "query" or "ec2" (botocore's protocol names)
 
     @property
     def botocore_service(self) -> str:
@@ -115,6 +115,49 @@ COMMON_ERRORS = {
             "MalformedQueryString",
         }
     ),
+    # EC2's query dialect: its common client errors
+    # (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html#CommonErrors), the ones
+    # that can answer any call. EC2's authentication failures are AuthFailure (and RequestExpired for the
+    # clock), not the query protocol's InvalidClientTokenId / SignatureDoesNotMatch.
+    "ec2": frozenset(
+        {
+            "AuthFailure",
+            "Blocked",
+            "DryRunOperation",
+            "IncompleteSignature",
+            "InvalidAction",
+            "InvalidCharacter",
+            "InvalidClientTokenId",
+            "InvalidPaginationToken",
+            "InvalidParameter",
+            "InvalidParameterCombination",
+            "InvalidParameterValue",
+            "InvalidQueryParameter",
+            "MalformedQueryString",
+            "MissingAction",
+            "MissingAuthenticationToken",
+            "MissingParameter",
+            "OptInRequired",
+            "RequestExpired",
+            "RequestLimitExceeded",
+            "UnauthorizedOperation",
+            "UnknownParameter",
+            "UnsupportedOperation",
+            "ValidationError",
+        }
+    ),
+}
+
+# EC2's model declares no error shapes at all: its errors are documented in one list for the whole API
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html). These are the
+# resource-specific ones each implemented operation can answer; for the ec2 protocol they play the part of
+# the modelled errors (recipes provoke each, or errors.NOT_PRODUCIBLE says why not).
+EC2_DOCUMENTED_ERRORS: dict[str, frozenset[str]] = {
+    "DescribeVpcs": frozenset({"InvalidVpcID.NotFound"}),
+    "DescribeVpcAttribute": frozenset({"InvalidVpcID.NotFound"}),
+    "DescribeSubnets": frozenset({"InvalidSubnetID.NotFound"}),
+    "DescribeSecurityGroups": frozenset({"InvalidGroup.NotFound", "InvalidGroupId.Malformed"}),
+    "DescribeAvailabilityZones": frozenset(),
 }
 
 
@@ -128,5 +171,24 @@ def modeled_error_codes(operation: OperationModel) -> dict[str, str]:
     return out
 
 
+def documented_error_codes(operation: OperationModel) -> dict[str, str]:
+    """For the ec2 protocol (no modelled errors): the documented resource errors of the operation, code →
+    code. Empty for every other protocol."""
+    if operation.service_model.protocol != "ec2":
+        return {}
+    return {code: code for code in sorted(EC2_DOCUMENTED_ERRORS.get(operation.name, frozenset()))}
+
+
+def expected_error_codes(operation: OperationModel) -> dict[str, str]:
+    """The errors every one of which needs a recipe or a NOT_PRODUCIBLE entry: the modelled ones, and for
+    EC2 the documented ones (code → shape name, or code)."""
+    return {**modeled_error_codes(operation), **documented_error_codes(operation)}
+
+
 def allowed_error_codes(operation: OperationModel) -> set[str]:
-    return set(modeled_error_codes(operation)) | set(COMMON_ERRORS[operation.service_model.protocol])
+    return set(expected_error_codes(operation)) | set(COMMON_ERRORS[operation.service_model.protocol])
+
+
+def is_query_like(operation: OperationModel) -> bool:
+    """Form-encoded requests and XML responses: the query protocol and EC2's dialect of it."""
+    return operation.service_model.protocol in ("query", "ec2")

@@ -4,9 +4,12 @@ Two entry points, one per wire protocol:
 
 * `validate_json(value, shape)` — the parsed body of an AWS JSON 1.0/1.1 response;
 * `validate_query_xml(body, operation_model)` — the XML body of a query-protocol response
-  (`<OpResponse><OpResult>…</OpResult><ResponseMetadata>…</ResponseMetadata></OpResponse>`).
+  (`<OpResponse><OpResult>…</OpResult><ResponseMetadata>…</ResponseMetadata></OpResponse>`);
+* `validate_ec2_xml(body, operation_model)` — the XML body of a response in EC2's dialect
+  (`<OpResponse xmlns=…><requestId>…</requestId>…members…</OpResponse>`: no Result wrapper, members by
+  their `locationName`, lists of `<item>`).
 
-Both return a list of `Problem`s (empty when the response conforms); `check_json` / `check_query_xml` raise
+Each returns a list of `Problem`s (empty when the response conforms); `check_json` / `check_query_xml` raise
 `ShapeError` listing every problem with its path. What is checked, for every value at every depth:
 
 * structures: only modelled member names (exact case), every `required` member present, no JSON `null`s,
@@ -326,6 +329,44 @@ def validate_query_xml(body: bytes | str, operation: OperationModel) -> list[Pro
 
 def check_query_xml(body: bytes | str, operation: OperationModel, what: str = "response") -> None:
     problems = validate_query_xml(body, operation)
+    if problems:
+        raise ShapeError(what, problems)
+
+
+def validate_ec2_xml(body: bytes | str, operation: OperationModel) -> list[Problem]:
+    """Every way the XML body of a successful EC2 response strays from the operation's model: the root
+    `<{Op}Response>` in the model's namespace (EC2 writes it with a trailing slash, the model without; both
+    are accepted), exactly one non-empty `<requestId>`, and the output members directly under the root."""
+    problems: list[Problem] = []
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        return [Problem("/", f"not well-formed XML: {e}")]
+    want_root = f"{operation.name}Response"
+    path = f"/{_local(root.tag)}"
+    if _local(root.tag) != want_root:
+        problems.append(Problem(path, f"root element must be <{want_root}>"))
+        return problems
+    xmlns = operation.service_model.metadata.get("xmlNamespace")
+    if xmlns and (_ns(root.tag) or "").rstrip("/") != xmlns.rstrip("/"):
+        problems.append(Problem(path, f"namespace {_ns(root.tag)!r}, the model's is {xmlns!r}"))
+    ids = [c for c in root if _local(c.tag) == "requestId"]
+    if len(ids) != 1 or not (ids[0].text or "").strip() or len(ids[0]):
+        problems.append(Problem(f"{path}/requestId", "must appear exactly once, holding the request id as text"))
+    members = ET.Element(root.tag)
+    members.text = root.text
+    members.extend(c for c in root if _local(c.tag) != "requestId")
+    output = operation.output_shape
+    if output is None:
+        for c in members:
+            problems.append(Problem(f"{path}/{_local(c.tag)}", f"{operation.name} has no output members"))
+    else:
+        _xml(problems, members, output, path)
+    return problems
+
+
+def check_ec2_xml(body: bytes | str, operation: OperationModel, what: str = "response") -> None:
+    problems = validate_ec2_xml(body, operation)
     if problems:
         raise ShapeError(what, problems)
 

@@ -464,3 +464,108 @@ def test_empty_output_collections_pass_a_min():
     assert problems_of({"imageIds": [], "failures": [failure]}, shape) == []
     assert_caught(problems_of({"failures": [{"imageId": {"imageTag": ""}}]}, shape),
                   "$.failures[0].imageId.imageTag", "under the model's min 1")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# EC2's query dialect (XML without a Result wrapper, <item> lists, <Response><Errors> errors)
+
+EC2 = models.service_model("ec2")
+EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+DESCRIBE_SUBNETS = EC2.operation_model("DescribeSubnets")
+DESCRIBE_VPCS = EC2.operation_model("DescribeVpcs")
+
+SUBNET = ("<item><subnetId>subnet-0123456789abcdef0</subnetId><vpcId>vpc-0123456789abcdef0</vpcId>"
+          "<cidrBlock>172.31.0.0/20</cidrBlock><availableIpAddressCount>4091</availableIpAddressCount>"
+          "<defaultForAz>true</defaultForAz><state>available</state><tagSet><item><key>Name</key>"
+          "<value>a</value></item></tagSet></item>")
+
+
+def subnets(items: str, *, root="DescribeSubnetsResponse", ns=EC2_NS, request_id="<requestId>r</requestId>",
+            extra="") -> str:
+    return f'<{root} xmlns="{ns}">{request_id}<subnetSet>{items}</subnetSet>{extra}</{root}>'
+
+
+def ec2_problems(body: str, operation=DESCRIBE_SUBNETS) -> list[str]:
+    return [str(p) for p in shapes.validate_ec2_xml(body, operation)]
+
+
+def test_good_ec2_responses():
+    assert ec2_problems(subnets(SUBNET)) == []
+    assert ec2_problems(subnets(SUBNET, extra="<nextToken>t</nextToken>")) == []
+    assert ec2_problems(subnets("")) == []
+    # the model's namespace has no trailing slash, EC2's responses do: both pass
+    assert ec2_problems(subnets(SUBNET, ns=EC2_NS.rstrip("/"))) == []
+    empty = f'<DescribeVpcsResponse xmlns="{EC2_NS}"><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>'
+    assert ec2_problems(empty, DESCRIBE_VPCS) == []
+
+
+def test_ec2_envelope_breaks_are_caught():
+    assert_caught(ec2_problems(subnets(SUBNET, root="DescribeSubnetsResult")), "/DescribeSubnetsResult",
+                  "root element must be <DescribeSubnetsResponse>")
+    assert_caught(ec2_problems(subnets(SUBNET, ns=STS_NS)), "/DescribeSubnetsResponse", "namespace")
+    assert_caught(ec2_problems(subnets(SUBNET, request_id="")), "/DescribeSubnetsResponse/requestId", "exactly once")
+    wrapped = (f'<DescribeSubnetsResponse xmlns="{EC2_NS}"><requestId>r</requestId><DescribeSubnetsResult>'
+               f"<subnetSet>{SUBNET}</subnetSet></DescribeSubnetsResult></DescribeSubnetsResponse>")
+    assert_caught(ec2_problems(wrapped), "/DescribeSubnetsResponse/DescribeSubnetsResult", "not defined by")
+    metadata = subnets(SUBNET, extra="<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>")
+    assert_caught(ec2_problems(metadata), "/DescribeSubnetsResponse/ResponseMetadata", "not defined by")
+
+
+def test_ec2_members_items_and_scalars_are_checked():
+    base = "/DescribeSubnetsResponse/subnetSet"
+    assert_caught(ec2_problems(subnets(SUBNET.replace("<item>", "<member>", 1).replace("</tagSet></item>", "</tagSet></member>"))),
+                  f"{base}/member", "items must be <item> elements")
+    assert_caught(ec2_problems(subnets(SUBNET.replace("subnetId>", "SubnetId>"))), f"{base}/item[1]/SubnetId",
+                  "spells it 'subnetId'")
+    assert_caught(ec2_problems(subnets(SUBNET.replace(">4091<", ">many<"))), f"{base}/item[1]/availableIpAddressCount",
+                  "expected an integer")
+    assert_caught(ec2_problems(subnets(SUBNET.replace(">true<", ">True<"))), f"{base}/item[1]/defaultForAz",
+                  "true or false")
+    assert_caught(ec2_problems(subnets(SUBNET.replace(">available<", ">ready<"))), f"{base}/item[1]/state", "enum")
+    assert_caught(ec2_problems(subnets(SUBNET.replace("<key>", "<Key>").replace("</key>", "</Key>"))),
+                  f"{base}/item[1]/tagSet/item[1]/Key", "spells it 'key'")
+
+
+def ec2_exchange(status: int, body: bytes) -> wire.Exchange:
+    ex = exchange(status, body, {"Content-Type": "text/xml"})
+    ex.operation = "DescribeSubnets"
+    return ex
+
+
+def test_ec2_success_and_error_checks():
+    checks.check_success("t", DESCRIBE_SUBNETS, ec2_exchange(200, subnets(SUBNET).encode()))
+    good = (b"<Response><Errors><Error><Code>InvalidSubnetID.NotFound</Code><Message>The subnet ID 'subnet-1' "
+            b"does not exist</Message></Error></Errors><RequestID>r</RequestID></Response>")
+    assert checks.check_client_error("t", DESCRIBE_SUBNETS, ec2_exchange(400, good)) == "InvalidSubnetID.NotFound"
+    assert checks.check_client_error("t", DESCRIBE_SUBNETS, ec2_exchange(401, good.replace(
+        b"InvalidSubnetID.NotFound", b"AuthFailure"))) == "AuthFailure"
+    query_style = (b'<ErrorResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><Error><Type>Sender</Type>'
+                   b"<Code>InvalidParameterValue</Code><Message>m</Message></Error><RequestId>r</RequestId></ErrorResponse>")
+    for bad, why in [
+        (good.replace(b"InvalidSubnetID.NotFound", b"InvalidVpcID.NotFound"), "neither modelled for DescribeSubnets"),
+        (good.replace(b"RequestID", b"RequestId"), "<RequestID>"),
+        (query_style, "not <Response>"),
+    ]:
+        with pytest.raises(checks.ServerNonConformance) as e:
+            checks.check_client_error("t", DESCRIBE_SUBNETS, ec2_exchange(400, bad))
+        assert why in str(e.value)
+
+
+def test_ec2_requests_are_flattened_as_botocore_does():
+    from world import PlaceholderWorld
+
+    params = wire.query_params(DESCRIBE_SUBNETS, {
+        "SubnetIds": ["subnet-1", "subnet-2"], "DryRun": False,
+        "Filters": [{"Name": "vpc-id", "Values": ["vpc-1", "vpc-2"]}],
+    })
+    assert params == {
+        "Action": "DescribeSubnets", "Version": "2016-11-15", "SubnetId.1": "subnet-1", "SubnetId.2": "subnet-2",
+        "DryRun": "false", "Filter.1.Name": "vpc-id", "Filter.1.Value.1": "vpc-1", "Filter.1.Value.2": "vpc-2",
+    }
+    assert wire.form_name(DESCRIBE_SUBNETS, "DryRun") == "DryRun"
+    assert wire.form_name(DESCRIBE_SUBNETS, "SubnetIds") == "SubnetId"
+    op = models.Implemented("ec2", "DescribeSubnets", "ec2")
+    generated = {c.name: c for c in cases.operation_cases(op, models.operation_model(op))}
+    assert generated["type.DryRun"].build(PlaceholderWorld()).form_overrides == {"DryRun": "maybe"}
+    full = generated["wellformed.full"].build(PlaceholderWorld()).payload
+    assert "SubnetIds" in full and "MaxResults" not in full

@@ -80,10 +80,25 @@ def call_json(server: harness.SkiffServer, operation: OperationModel, body: byte
 
 def query_params(operation: OperationModel, params: dict[str, Any]) -> dict[str, str]:
     """`params` (the input shape's members) as query-protocol form fields, with Action and Version, by
-    botocore's own serializer (without its parameter validation, so mutated values pass through)."""
-    serializer = botocore.serialize.create_serializer("query", include_validation=False)
+    botocore's own serializer for the service's protocol (`query`: `X.member.N`; `ec2`: `X.N`, names from
+    the capitalised `locationName`), without its parameter validation, so mutated values pass through."""
+    protocol = operation.service_model.protocol
+    serializer = botocore.serialize.create_serializer(protocol, include_validation=False)
     request = serializer.serialize_to_request(params, operation)
     return {k: str(v) for k, v in request["body"].items()}
+
+
+def form_name(operation: OperationModel, member: str) -> str:
+    """The form field a top-level input member is sent as: its name in the query protocol; in EC2's, its
+    `locationName` capitalised when it has one (`dryRun` → `DryRun`, `VpcId` for `VpcIds`), as botocore's
+    EC2 serializer names it."""
+    shape = operation.input_shape.members[member]
+    if operation.service_model.protocol != "ec2":
+        return member
+    if "queryName" in shape.serialization:
+        return shape.serialization["queryName"]
+    name = shape.serialization.get("name")
+    return name[0].upper() + name[1:] if name else member
 
 
 def call_query(

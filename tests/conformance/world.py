@@ -1,7 +1,8 @@
 """The resources the generated calls refer to. `World` creates them on the suite's server (a cluster and a
 registered Fargate task definition first, fresh ones on demand for calls that consume them; for ECR, on
 first use: a repository holding a tagged and an untagged image pushed over /v2/ and a lifecycle policy,
-fresh repositories and fresh tags for the calls that change or consume them);
+fresh repositories and fresh tags for the calls that change or consume them; for EC2, the ids of the default
+VPC, subnets and security group the server made on its first start);
 `PlaceholderWorld` has the same shape without a server, so cases can be enumerated at collection time
 (the structure of every fixture value is the same in both, only the strings differ)."""
 
@@ -97,6 +98,16 @@ class PlaceholderWorld(BaseWorld):
     def fresh_tag(self) -> str:
         return self.unique("fresh")
 
+    default_vpc_id = "vpc-0123456789abcdef0"
+    default_subnet_ids = ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")
+    default_security_group_id = "sg-0123456789abcdef0"
+
+    @property
+    def zone_names(self) -> tuple[str, ...]:
+        return (f"{self.region}a", f"{self.region}b")
+
+    zone_ids = ("use1-az1", "use1-az2")
+
 
 class World(BaseWorld):
     """The session's resources on a running server, made with boto3 (the operations that make them are
@@ -189,6 +200,46 @@ class World(BaseWorld):
         if image:
             self.pusher.push_image(name, "v1", name)
         return name
+
+    # -- EC2: what the server made on its first start, read once
+
+    @functools.cached_property
+    def _ec2_world(self) -> dict[str, Any]:
+        ec2 = self.server.client("ec2")
+        vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+        assert len(vpcs) == 1, f"expected the server's default VPC, got {vpcs}"
+        vpc_id = vpcs[0]["VpcId"]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+        groups = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+        zones = ec2.describe_availability_zones()["AvailabilityZones"]
+        assert subnets and groups and zones, (subnets, groups, zones)
+        return {
+            "vpc": vpc_id,
+            "subnets": tuple(s["SubnetId"] for s in subnets),
+            "group": groups[0]["GroupId"],
+            "zone_names": tuple(z["ZoneName"] for z in zones),
+            "zone_ids": tuple(z["ZoneId"] for z in zones),
+        }
+
+    @property
+    def default_vpc_id(self) -> str:
+        return self._ec2_world["vpc"]
+
+    @property
+    def default_subnet_ids(self) -> tuple[str, ...]:
+        return self._ec2_world["subnets"]
+
+    @property
+    def default_security_group_id(self) -> str:
+        return self._ec2_world["group"]
+
+    @property
+    def zone_names(self) -> tuple[str, ...]:
+        return self._ec2_world["zone_names"]
+
+    @property
+    def zone_ids(self) -> tuple[str, ...]:
+        return self._ec2_world["zone_ids"]
 
     def fresh_tag(self) -> str:
         """A new tag on the session's tagged image (its manifest put again under the tag), for calls that

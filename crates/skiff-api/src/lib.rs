@@ -10,6 +10,7 @@ pub mod auth;
 pub mod context;
 mod controllers;
 pub mod credentials;
+mod ec2;
 mod ecr;
 mod ecs;
 mod records;
@@ -99,6 +100,7 @@ pub async fn serve(
         region: config.region.clone(),
     };
     let store: std::sync::Arc<dyn skiff_store::Store> = std::sync::Arc::new(store);
+    ec2::ensure_default_vpc(store.as_ref(), &scope).await.context("cannot create the default VPC")?;
     let registry = skiff_registry::Registry::open(
         skiff_registry::RegistryConfig {
             root: config.data_dir.join("registry"),

@@ -2,7 +2,7 @@
 //! single source of truth for what is implemented (the conformance suite and `skiff api operations` read it).
 
 use crate::context::Ctx;
-use crate::{ecr, ecs, sts};
+use crate::{ec2, ecr, ecs, sts};
 use bytes::Bytes;
 use skiff_proto::json::WireResponse;
 use skiff_proto::query::QueryParams;
@@ -35,10 +35,32 @@ pub struct QueryOperation {
     pub call: fn(Ctx, QueryParams) -> BoxFuture<Result<String, ApiError>>,
 }
 
+/// How a query-protocol service frames its responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryDialect {
+    /// `<ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>` and `<ErrorResponse>` errors
+    /// (STS, IAM, ELBv2): botocore's `query` protocol.
+    Query,
+    /// EC2's own: `<ActionResponse><requestId/>…` (no Result wrapper) and `<Response><Errors><Error>`
+    /// errors; EC2 also answers authentication failures as `AuthFailure`. botocore's `ec2` protocol.
+    Ec2,
+}
+
+impl QueryDialect {
+    /// botocore's name of the protocol (the model's `metadata.protocol`).
+    pub fn protocol_name(self) -> &'static str {
+        match self {
+            QueryDialect::Query => "query",
+            QueryDialect::Ec2 => "ec2",
+        }
+    }
+}
+
 /// A query-protocol service, addressed by the service in the SigV4 credential scope.
 pub struct QueryService {
     pub signing_name: &'static str,
     pub xmlns: &'static str,
+    pub dialect: QueryDialect,
     pub operations: &'static [QueryOperation],
 }
 
@@ -119,11 +141,27 @@ pub static ECR: JsonService = JsonService {
 pub static STS: QueryService = QueryService {
     signing_name: "sts",
     xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+    dialect: QueryDialect::Query,
     operations: &[query_op!("GetCallerIdentity", sts::get_caller_identity)],
 };
 
+/// The EC2 networking subset awsvpc tasks need: the region's default VPC, its subnets and security group,
+/// and the availability zones (read-only for now).
+pub static EC2: QueryService = QueryService {
+    signing_name: "ec2",
+    xmlns: "http://ec2.amazonaws.com/doc/2016-11-15/",
+    dialect: QueryDialect::Ec2,
+    operations: &[
+        query_op!("DescribeVpcs", ec2::describe_vpcs),
+        query_op!("DescribeVpcAttribute", ec2::describe_vpc_attribute),
+        query_op!("DescribeSubnets", ec2::describe_subnets),
+        query_op!("DescribeSecurityGroups", ec2::describe_security_groups),
+        query_op!("DescribeAvailabilityZones", ec2::describe_availability_zones),
+    ],
+};
+
 pub static JSON_SERVICES: &[&JsonService] = &[&ECS, &ECR];
-pub static QUERY_SERVICES: &[&QueryService] = &[&STS];
+pub static QUERY_SERVICES: &[&QueryService] = &[&STS, &EC2];
 
 pub fn json_service_by_prefix(prefix: &str) -> Option<&'static JsonService> {
     JSON_SERVICES.iter().copied().find(|s| s.target_prefix == prefix)
@@ -139,7 +177,7 @@ pub struct RoutedOperation {
     /// The service's SigV4 signing name (also botocore's service name for the services Skiff speaks).
     pub service: &'static str,
     pub operation: &'static str,
-    /// `json` (AWS JSON 1.1) or `query`.
+    /// botocore's protocol name: `json` (AWS JSON 1.1), `query` or `ec2` (EC2's query dialect).
     pub protocol: &'static str,
 }
 
@@ -156,7 +194,7 @@ pub fn operations() -> impl Iterator<Item = RoutedOperation> {
         s.operations.iter().map(move |o| RoutedOperation {
             service: s.signing_name,
             operation: o.name,
-            protocol: "query",
+            protocol: s.dialect.protocol_name(),
         })
     });
     json.chain(query)
@@ -172,5 +210,14 @@ mod tests {
         for op in operations() {
             assert!(seen.insert((op.service, op.operation)), "{op:?} routed twice");
         }
+    }
+
+    #[test]
+    fn ec2_speaks_its_own_dialect() {
+        let ec2 = query_service_by_signing_name("ec2").unwrap();
+        assert_eq!(ec2.dialect, QueryDialect::Ec2);
+        let row = operations().find(|o| o.operation == "DescribeSubnets").unwrap();
+        assert_eq!((row.service, row.protocol), ("ec2", "ec2"));
+        assert_eq!(operations().find(|o| o.operation == "GetCallerIdentity").unwrap().protocol, "query");
     }
 }

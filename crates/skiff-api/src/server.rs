@@ -2,6 +2,7 @@
 //! authenticated and routed, every response stamped with a request id and a `Date`.
 
 use crate::context::{now_secs, AppState, Ctx};
+use crate::router::{QueryDialect, QueryService};
 use crate::{auth, router};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -68,11 +69,11 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
         ));
     }
     let protocol = if parts.headers.contains_key("x-amz-target") { Protocol::Json } else { Protocol::Query };
-    let render_error = |err: &ApiError, xmlns: &str| match protocol {
+    // Errors before routing are rendered in the dialect of the query service the credential names, if any.
+    let render_error = |err: &ApiError| match protocol {
         Protocol::Json => json::error(err),
-        Protocol::Query => query::error(err, xmlns, &request_id),
+        Protocol::Query => query_error(err, scoped_query_service(&parts).unwrap_or(&router::STS), &request_id),
     };
-    let default_xmlns = router::STS.xmlns;
 
     if parts.uri.path() != "/" || !(parts.method == Method::POST || parts.method == Method::GET) {
         let err = ApiError::new(
@@ -80,7 +81,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
             404,
             format!("no API at {} {}: AWS API calls are POST / (or presigned GET /)", parts.method, parts.uri.path()),
         );
-        return Ok(respond(render_error(&err, default_xmlns), &request_id));
+        return Ok(respond(render_error(&err), &request_id));
     }
     // A body that cannot be read is a validation error of the service addressed (the code its model lists).
     let validation_error = match protocol {
@@ -94,7 +95,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
     };
     let body = match read_body(&parts, body, validation_error).await {
         Ok(b) => b,
-        Err(err) => return Ok(respond(render_error(&err, default_xmlns), &request_id)),
+        Err(err) => return Ok(respond(render_error(&err), &request_id)),
     };
     let response = match protocol {
         Protocol::Json => {
@@ -102,7 +103,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
         }
         Protocol::Query => match dispatch_query(state, &parts, body, request_id.clone()).await {
             Ok(r) => r,
-            Err((err, xmlns)) => query::error(&err, xmlns, &request_id),
+            Err((err, service)) => query_error(&err, service, &request_id),
         },
     };
     if response.status >= 500 {
@@ -157,21 +158,22 @@ async fn dispatch_query(
     parts: &http::request::Parts,
     body: Bytes,
     request_id: String,
-) -> Result<WireResponse, (ApiError, &'static str)> {
-    let default_xmlns = router::STS.xmlns;
+) -> Result<WireResponse, (ApiError, &'static QueryService)> {
+    let default = &router::STS;
     let req = request_parts(parts, &body);
-    let claim = auth::parse(&req, Protocol::Query).map_err(|e| (e, default_xmlns))?;
+    let claim = auth::parse(&req, Protocol::Query).map_err(|e| (e, default))?;
     let service = router::query_service_by_signing_name(&claim.service).ok_or_else(|| {
         let err = ApiError::new(
             "SignatureDoesNotMatch",
             403,
             format!("Credential should be scoped to a service this endpoint serves, not '{}'.", claim.service),
         );
-        (err, default_xmlns)
+        (err, default)
     })?;
-    let fail = |e: ApiError| (e, service.xmlns);
+    let fail = |e: ApiError| (e, service);
+    let ec2 = service.dialect == QueryDialect::Ec2;
     let caller = auth::verify(&state.keys, &req, &claim, Protocol::Query, service.signing_name, &state.scope.region)
-        .map_err(fail)?;
+        .map_err(|e| fail(if ec2 { query::ec2_auth_error(e) } else { e }))?;
     // Parameters come from the URL (GET, presigned requests) and the form body; the body wins.
     let mut params = QueryParams::parse(parts.uri.query().unwrap_or("").as_bytes()).map_err(fail)?;
     params.extend(QueryParams::parse(&body).map_err(fail)?);
@@ -180,13 +182,38 @@ async fn dispatch_query(
         .ok_or_else(|| fail(ApiError::client("MissingAction", "the request has no Action parameter")))?
         .to_string();
     let op = service.operations.iter().find(|o| o.name == action).ok_or_else(|| {
-        fail(ApiError::client(
-            "InvalidAction",
-            format!("Could not find operation {action} for {}", service.signing_name),
-        ))
+        fail(if ec2 {
+            let served: Vec<&str> = service.operations.iter().map(|o| o.name).collect();
+            ApiError::client(
+                "InvalidAction",
+                format!(
+                    "The action {action} is not valid for this web service (Skiff serves these EC2 actions: {}).",
+                    served.join(", ")
+                ),
+            )
+        } else {
+            ApiError::client("InvalidAction", format!("Could not find operation {action} for {}", service.signing_name))
+        })
     })?;
     let result = (op.call)(Ctx { state, caller, request_id: request_id.clone() }, params).await.map_err(fail)?;
-    Ok(query::success(&action, service.xmlns, &result, &request_id))
+    Ok(match service.dialect {
+        QueryDialect::Query => query::success(&action, service.xmlns, &result, &request_id),
+        QueryDialect::Ec2 => query::ec2_success(&action, service.xmlns, &result, &request_id),
+    })
+}
+
+/// The query service a request's credential scope names (header or presigned form), if it names one.
+fn scoped_query_service(parts: &http::request::Parts) -> Option<&'static QueryService> {
+    let claim = auth::parse(&request_parts(parts, b""), Protocol::Query).ok()?;
+    router::query_service_by_signing_name(&claim.service)
+}
+
+/// A query-protocol error in the service's dialect.
+fn query_error(err: &ApiError, service: &QueryService, request_id: &str) -> WireResponse {
+    match service.dialect {
+        QueryDialect::Query => query::error(err, service.xmlns, request_id),
+        QueryDialect::Ec2 => query::ec2_error(err, request_id),
+    }
 }
 
 /// The registry: every `/v2/` request needs a token from ECR `GetAuthorizationToken` (Basic `AWS:<token>`).

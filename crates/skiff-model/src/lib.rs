@@ -7,3 +7,4 @@ pub mod ecr;
 pub mod fargate;
 pub mod tag;
 pub mod task_definition;
+pub mod vpc;
