@@ -10,8 +10,9 @@
 #   make test     deps + lint + unit + e2e + conformance (what .ci/run runs)
 #   make demo     release build, start a server on 127.0.0.1:9400 and walk through it with the AWS CLI
 #   make demo-stop
-#   make bench    every benchmark: bench/api-throughput.sh and bench/registry-throughput.sh
+#   make bench    every benchmark: bench/api-throughput.sh, bench/registry-throughput.sh, bench/image-pull.sh
 #   make bench-registry  registry push/pull against Debian's docker-registry
+#   make bench-images    image pull + unpack against skopeo + umoci; warm cache -> rootfs
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -30,8 +31,15 @@ REQUIREMENTS := tests/e2e/requirements.txt
 VENV_STAMP   := $(VENV)/.requirements.stamp
 # Debian packages the build and the tests need: a C toolchain and pkg-config for the bundled SQLite
 # (rusqlite), curl for health checks, CA certificates for cargo and pip; for the registry tests skopeo (push,
-# pull, inspect), podman (pulls) and busybox-static (the test images' only binary, tests/images).
-APT_PACKAGES := build-essential pkg-config curl ca-certificates skopeo podman busybox-static
+# pull, inspect), podman (pulls) and busybox-static (the test images' only binary, tests/images); for the agent's
+# container runtime crun (the OCI runtime), conmon (the per-container monitor) and tini (tini-static is the init
+# bind-mounted as PID 1 for initProcessEnabled).
+APT_PACKAGES := build-essential pkg-config curl ca-certificates skopeo podman busybox-static crun conmon tini
+# The agent's task networking: nft loads its NAT/forward table (one `nft -f -` batch per subnet).
+APT_PACKAGES += nftables
+# The image store's tests compare its root filesystems with `umoci unpack` of the same image (and the image
+# benchmark uses umoci as its peer).
+APT_PACKAGES += umoci
 # Only the benchmarks need these: Debian's docker-registry is the peer of bench/registry-throughput.sh; jq
 # reads bench/api-throughput.sh's results.
 BENCH_APT_PACKAGES := docker-registry jq
@@ -48,10 +56,10 @@ DEMO_ACCOUNT := 000000000000
 DEMO_REGION  := us-east-1
 
 .PHONY: help deps apt-deps cargo-check venv build build-release lint unit e2e conformance test demo demo-stop bench \
-        bench-deps bench-api bench-registry
+        bench-deps bench-api bench-registry bench-images
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------------------------------------
 # dependencies
@@ -231,7 +239,7 @@ demo-stop:
 # ---------------------------------------------------------------------------------------------------------
 
 # The scripts build what they run (release) and start their own servers.
-bench: bench-api bench-registry
+bench: bench-api bench-registry bench-images
 
 bench-deps: deps
 	@$(MAKE) apt-deps EXTRA_APT_PACKAGES="$(BENCH_APT_PACKAGES)"
@@ -242,3 +250,6 @@ bench-api: bench-deps
 
 bench-registry: bench-deps
 	bash bench/registry-throughput.sh
+
+bench-images: bench-deps
+	bash bench/image-pull.sh

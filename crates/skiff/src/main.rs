@@ -8,7 +8,7 @@ mod server;
 mod table;
 
 use clap::{Parser, Subcommand};
-use commands::{api, clusters, task_definitions, ClientArgs, Context};
+use commands::{api, clusters, images, task_definitions, ClientArgs, Context};
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
@@ -44,6 +44,13 @@ pub enum Command {
         #[command(subcommand)]
         command: task_definitions::Command,
     },
+    /// The node's image cache: pull, ls, rm (works on DATA_DIR/agent/images directly)
+    Images {
+        #[command(flatten)]
+        store: images::StoreArgs,
+        #[command(subcommand)]
+        command: images::Command,
+    },
     /// What this build serves: `skiff api operations`
     Api {
         #[command(subcommand)]
@@ -56,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Server(args) => server::run(args),
         Command::Api { command } => api::run(command),
+        Command::Images { store, command } => images::run(store, command),
         Command::Clusters { client, command } => {
             run_client(&client, |ctx| async move { clusters::run(&ctx, command).await })
         }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod clusters;
+pub mod images;
 pub mod task_definitions;
 
 use crate::credentials;
