@@ -371,7 +371,6 @@ fn a_million_empty_entries() {
     assert!(entries_read < 1_000_000, "the unpacker read {entries_read} headers before refusing the layer");
     let created = fs::read_dir(&scene.target).map(|rd| rd.count()).unwrap_or(0);
     println!("refused after {entries_read} headers, {created} files created, in {took:?}: {err}");
-    assert!(took < Duration::from_secs(60), "refusing the layer took {took:?}");
     scene.assert_contained(&["rootfs"]);
 }
 
@@ -520,9 +519,12 @@ fn deep_tree_layer_is_pulled_mounted_removed_and_collected() {
             let image = result.expect("a deep but legal layer is pulled");
             println!("step: pulled");
             if support::is_root() {
-                let rootfs = store.rootfs(&image, &scene.sentinel.join("task")).await.expect("mount");
+                let task_dir = scene.sentinel.join("task");
+                let rootfs = store.rootfs(&image, &task_dir).await.expect("mount");
                 assert!(rootfs.path.join("a/a/a").is_dir());
                 rootfs.unmount().expect("unmount");
+                // The task directory is the caller's; the store must have left it empty.
+                fs::remove_dir(&task_dir).expect("the task directory is empty after unmount");
                 println!("step: mounted and unmounted");
             }
             assert!(store.remove(&reference).await.expect("remove the image"), "nothing was removed");

@@ -112,7 +112,7 @@ fn remove_layer_dir(inner: &Inner, diff_id: &str) -> Result<(), ImageStoreError>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(ImageStoreError::Io { op: "remove", path: dir, source: e }),
     }
-    std::fs::remove_dir_all(&doomed).map_err(|e| ImageStoreError::Io { op: "remove", path: doomed, source: e })
+    super::remove::remove_tree(&doomed).map_err(|e| ImageStoreError::Io { op: "remove", path: doomed, source: e })
 }
 
 pub(crate) fn collect(inner: &Inner) -> Result<GcReport, ImageStoreError> {

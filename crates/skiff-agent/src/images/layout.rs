@@ -130,7 +130,7 @@ impl Layout {
             let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
             let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
             if !alive {
-                let _ = fs::remove_dir_all(e.path());
+                let _ = super::remove::remove_tree(&e.path());
             }
         }
     }

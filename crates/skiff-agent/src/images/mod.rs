@@ -24,6 +24,7 @@ pub mod media;
 mod pull;
 pub mod reference;
 mod registry;
+mod remove;
 mod rootfs;
 pub mod unpack;
 

@@ -367,7 +367,7 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_dir_all(p);
+            let _ = super::remove::remove_tree(&p);
         }
     }
 }

@@ -50,8 +50,8 @@ impl Rootfs {
             }
             // Only an empty mount point is removed: never recurse into what might still be a mount.
             remove_if_exists(&self.path, |p| std::fs::remove_dir(p))?;
-            remove_if_exists(&self.upper, |p| std::fs::remove_dir_all(p))?;
-            remove_if_exists(&self.work, |p| std::fs::remove_dir_all(p))?;
+            remove_if_exists(&self.upper, super::remove::remove_tree)?;
+            remove_if_exists(&self.work, super::remove::remove_tree)?;
             Ok(())
         })();
         count_down(&inner.in_use, &self.layers);

@@ -608,7 +608,7 @@ impl Extractor {
             None => {}
             Some(Existing::Dir) => {
                 self.parent_cache = None;
-                remove_tree(dir, name).map_err(|e| io_err("replace", path, e.into()))?;
+                super::remove::remove_tree_at(dir, name).map_err(|e| io_err("replace", path, e.into()))?;
             }
             Some(_) => {
                 rfs::unlinkat(dir, name, AtFlags::empty()).map_err(|e| io_err("replace", path, e.into()))?;
@@ -857,36 +857,6 @@ fn existing(dir: &OwnedFd, name: &[u8]) -> rustix::io::Result<Option<Existing>> 
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Removes `name` in `dir` and everything under it, never following a symlink.
-fn remove_tree(dir: &OwnedFd, name: &[u8]) -> rustix::io::Result<()> {
-    let fd =
-        rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-    let mut children = Vec::new();
-    {
-        let mut d = rfs::Dir::read_from(&fd)?;
-        while let Some(ent) = d.read() {
-            let ent = ent?;
-            let n = ent.file_name().to_bytes();
-            if n == b"." || n == b".." {
-                continue;
-            }
-            children.push((n.to_vec(), ent.file_type()));
-        }
-    }
-    for (child, ft) in children {
-        let is_dir = match ft {
-            FileType::Unknown => existing(&fd, &child)? == Some(Existing::Dir),
-            ft => ft == FileType::Directory,
-        };
-        if is_dir {
-            remove_tree(&fd, &child)?;
-        } else {
-            rfs::unlinkat(&fd, child.as_slice(), AtFlags::empty())?;
-        }
-    }
-    rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
 }
 
 fn set_opaque(fd: &OwnedFd) -> io::Result<()> {

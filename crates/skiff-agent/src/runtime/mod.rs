@@ -450,7 +450,9 @@ impl Runtime {
             .env("_OCI_SYNCPIPE", "3")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            // conmon writes files such as `oom` into its working directory: keep them with the container.
+            .current_dir(dir);
         let w = sync_w.as_raw_fd();
         // SAFETY: between fork and exec the closure only calls async-signal-safe syscalls (setsid, dup2, fcntl)
         // on file descriptors owned by this process; it allocates nothing.
