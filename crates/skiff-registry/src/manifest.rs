@@ -73,8 +73,9 @@ pub fn effective_media_type(content_type: Option<&str>, body: &[u8]) -> Result<S
     let header = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     let declared = match header.filter(|h| !h.is_empty()) {
         Some(h) => h,
-        None => serde_json::from_slice::<RawManifest>(body)
+        None => std::str::from_utf8(body)
             .ok()
+            .and_then(|text| serde_json::from_str::<RawManifest>(text).ok())
             .and_then(|m| m.media_type)
             .ok_or_else(|| DistError::manifest_invalid("unknown media type: the request has no Content-Type"))?,
     };
@@ -90,7 +91,11 @@ pub fn effective_media_type(content_type: Option<&str>, body: &[u8]) -> Result<S
 pub fn parse(media_type: &str, body: &[u8]) -> Result<Parsed, DistError> {
     let kind =
         kind_of(media_type).ok_or_else(|| DistError::manifest_invalid(format!("unknown media type '{media_type}'")))?;
-    let raw: RawManifest = serde_json::from_slice(body)
+    // serde_json skips ignored members without checking their UTF-8: check the whole document first, or a
+    // manifest with invalid bytes in an annotation would be stored and served (found by the fuzz target).
+    let text = std::str::from_utf8(body)
+        .map_err(|e| DistError::manifest_invalid(format!("manifest is not valid UTF-8: {e}")))?;
+    let raw: RawManifest = serde_json::from_str(text)
         .map_err(|e| DistError::manifest_invalid(format!("manifest is not a valid JSON document: {e}")))?;
     if raw.schema_version != Some(2) {
         return Err(DistError::manifest_invalid("manifest schemaVersion must be 2"));
@@ -171,6 +176,16 @@ mod tests {
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn invalid_utf8_in_an_ignored_member_is_refused() {
+        let mut body = image(r#","annotations":{"a":"X"}"#).into_bytes();
+        let x = body.iter().rposition(|&b| b == b'X').unwrap();
+        body[x] = 0xff;
+        let Err(err) = parse(OCI_MANIFEST, &body) else { panic!("a manifest with invalid UTF-8 was accepted") };
+        assert!(format!("{err:?}").contains("UTF-8"), "{err:?}");
+        assert!(effective_media_type(None, &body).is_err());
+    }
 
     fn image(extra: &str) -> String {
         format!(

@@ -227,6 +227,19 @@ async fn chunk_out_of_order_is_refused_with_416() {
 }
 
 #[tokio::test]
+async fn chunk_shorter_than_its_content_range_is_refused() {
+    // Regression (found by the range fuzz target): `Content-Range: 0-999` with a 3-byte body was accepted.
+    let h = harness().await;
+    let location = start(&h, "team/web").await;
+    let resp = h.send(Method::PATCH, &location, &[("content-range", "0-999")], data(3)).await;
+    resp.expect_error(400, "BLOB_UPLOAD_INVALID");
+    assert_eq!(h.get(&location).await.expect(204).header("range"), Some("0-0"), "the upload is unchanged");
+    // The session goes on from where it was.
+    h.send(Method::PATCH, &location, &[("content-range", "0-99")], data(100)).await.expect(202);
+    assert_eq!(h.get(&location).await.expect(204).header("range"), Some("0-99"));
+}
+
+#[tokio::test]
 async fn patch_to_unknown_session_is_blob_upload_unknown() {
     let h = harness().await;
     let resp =

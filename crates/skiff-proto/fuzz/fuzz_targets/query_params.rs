@@ -22,10 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = params.action();
 
     // Every list name the input mentions, plus the ones the services use.
-    let mut names: Vec<String> = params
-        .keys()
-        .filter_map(|k| k.split_once('.').map(|(n, _)| n.to_string()))
-        .collect();
+    let mut names: Vec<String> = params.keys().filter_map(|k| k.split_once('.').map(|(n, _)| n.to_string())).collect();
     names.extend(["Targets", "Names", "TargetGroupArns", "Filter", "InstanceId"].map(String::from));
     names.sort();
     names.dedup();

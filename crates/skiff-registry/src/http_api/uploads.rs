@@ -113,6 +113,7 @@ where
     B::Error: std::fmt::Display,
 {
     let offset = session.session().offset;
+    let mut declared_len = None;
     if let Some(range) = header_str(headers, header::CONTENT_RANGE) {
         let Some((start, end)) = parse_content_range(range) else {
             return Err(DistError::blob_upload_invalid(format!(
@@ -128,12 +129,22 @@ where
                 ),
             ));
         }
+        declared_len = Some(end - start + 1);
     }
     if hyper::body::Body::is_end_stream(&body) {
         return Ok(());
     }
     let hasher = session.session().hasher.clone();
     match append_to_file(body, session.data_path(), offset, hasher).await {
+        Ok(appended) if declared_len.is_some_and(|n| n != appended.len) => {
+            // Not committed: the session stays at `offset` and the next append cuts the extra bytes off.
+            session.touch();
+            Err(DistError::blob_upload_invalid(format!(
+                "the chunk carried {} bytes but its Content-Range declared {}; the upload is unchanged at {offset} bytes",
+                appended.len,
+                declared_len.unwrap_or_default()
+            )))
+        }
         Ok(appended) => {
             let s = session.session_mut();
             s.offset += appended.len;
