@@ -6,6 +6,10 @@ use serde::Serialize;
 use skiff_proto::ApiError;
 use skiff_store::{Store, StoreError, Txn, TxnOutcome};
 
+/// The output of operations whose model output shape has no members (TagResource, UntagResource).
+#[derive(Debug, serde::Serialize)]
+pub struct Empty {}
+
 pub fn store_error(e: StoreError) -> ApiError {
     ApiError::server(format!("the state store failed: {e}"))
 }

@@ -214,25 +214,6 @@ impl HostLimits {
     }
 }
 
-/// ulimit names ECS accepts.
-pub const ULIMIT_NAMES: &[&str] = &[
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
-
 /// Resolve one container: image defaults < task definition < overrides, as ECS and Docker do.
 ///
 /// * `entryPoint` replaces the image's ENTRYPOINT and clears its CMD; `command` (override first) replaces CMD.
@@ -377,7 +358,7 @@ pub fn resolve_ulimits(ulimits: &[Ulimit], host: HostLimits) -> Result<Vec<Ulimi
     let mut out: BTreeMap<String, Ulimit> = BTreeMap::new();
     out.insert("nofile".into(), Ulimit { name: "nofile".into(), soft: DEFAULT_NOFILE, hard: DEFAULT_NOFILE });
     for u in ulimits {
-        if !ULIMIT_NAMES.contains(&u.name.as_str()) {
+        if skiff_model::task_definition::UlimitName::from_wire(&u.name).is_none() {
             return Err(SpecError::Invalid(format!("unknown ulimit name {:?}", u.name)));
         }
         if u.soft > u.hard {

@@ -4,6 +4,7 @@
 use super::repositories::update_repository;
 use super::{invalid_parameter, load_repository, repository_not_found, validate_tags, Tag};
 use crate::context::Ctx;
+use crate::records::Empty;
 use serde::{Deserialize, Serialize};
 use skiff_model::tag::{merge_tags, remove_tag_keys};
 use skiff_proto::arn::Arn;
@@ -30,9 +31,6 @@ pub struct TagResourceRequest {
     resource_arn: String,
     tags: Vec<Tag>,
 }
-
-#[derive(Debug, Serialize)]
-pub struct Empty {}
 
 pub async fn tag_resource(ctx: &Ctx, req: TagResourceRequest) -> Result<Empty, ApiError> {
     let (name, registry) = repository_of(ctx, &req.resource_arn)?;

@@ -4,6 +4,7 @@ use super::clusters::cluster_name;
 use super::keys;
 use super::task_definitions::{parse_task_definition_arn, TaskDefinitionRecord};
 use crate::context::Ctx;
+use crate::records::Empty;
 use crate::records::{load, update};
 use serde::{Deserialize, Serialize};
 use skiff_model::cluster::ClusterRecord;
@@ -78,9 +79,6 @@ pub struct TagResourceRequest {
     resource_arn: String,
     tags: Vec<Tag>,
 }
-
-#[derive(Debug, Serialize)]
-pub struct Empty {}
 
 pub async fn tag_resource(ctx: &Ctx, req: TagResourceRequest) -> Result<Empty, ApiError> {
     validate_tags(&req.tags)?;
