@@ -11,6 +11,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+die() { echo "api-throughput: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 LEVELS=${LEVELS:-"1 8 64"}
@@ -24,14 +27,9 @@ if [[ "${SKIP_BUILD:-}" != 1 ]]; then
 fi
 
 WORK=$(mktemp -d)
-SERVER_PID=
+SKIFF_PID=
 cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop_pid "$SKIFF_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -42,37 +40,8 @@ export SKIFF_ROOT_SECRET_ACCESS_KEY=benchmarkSecretKey0000000000000000000000
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
 export RUST_LOG=${RUST_LOG:-warn}
 
-mkdir -p "$WORK/data"
-"$SKIFF" server --listen 127.0.0.1:0 --data-dir "$WORK/data" >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-
-# The server prints `skiff server listening on http://ADDR` once it accepts connections.
-ENDPOINT=
-for _ in $(seq 100); do
-    ENDPOINT=$(sed -n 's/^skiff server listening on \(http:\/\/[^ ]*\).*$/\1/p' "$WORK/server.out" | head -n1)
-    [[ -n "$ENDPOINT" ]] && break
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "skiff server exited early; its stderr:" >&2
-        cat "$WORK/server.err" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-if [[ -z "$ENDPOINT" ]]; then
-    echo "skiff server printed no 'listening on' line within 10 s; stdout:" >&2
-    cat "$WORK/server.out" >&2
-    exit 1
-fi
-
-healthy=
-for _ in $(seq 100); do
-    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$ENDPOINT/healthz")" == 200 ]]; then healthy=1; break; fi
-    sleep 0.1
-done
-if [[ -z "$healthy" ]]; then
-    echo "GET $ENDPOINT/healthz did not answer 200 within 10 s" >&2
-    exit 1
-fi
+start_skiff "$SKIFF" "$WORK/data" "$WORK/server.out" "$WORK/server.err"
+ENDPOINT=$SKIFF_ENDPOINT
 
 cat >"$WORK/bench-td.json" <<'JSON'
 {

@@ -21,6 +21,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 ROUNDS=${ROUNDS:-3}
 SIZE_MIB=${SIZE_MIB:-200}
 LAYERS=${LAYERS:-4}
@@ -53,12 +55,7 @@ unmount_all() { # every mount under WORK, deepest first
         awk -v w="$WORK" 'index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
 }
 cleanup() {
-    if [[ -n "$SKIFF_PID" ]] && kill -0 "$SKIFF_PID" 2>/dev/null; then
-        kill -TERM "$SKIFF_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SKIFF_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SKIFF_PID" 2>/dev/null || true
-    fi
-    [[ -n "$SKIFF_PID" ]] && wait "$SKIFF_PID" 2>/dev/null || true
+    stop_pid "$SKIFF_PID"
     unmount_all
     rm -rf "$WORK"
 }
@@ -79,25 +76,8 @@ export SKIFF_ROOT_ACCESS_KEY_ID=AKIABENCHMARK0000000
 export SKIFF_ROOT_SECRET_ACCESS_KEY=benchmarkSecretKey0000000000000000000000
 export RUST_LOG=${RUST_LOG:-warn}
 unset SKIFF_LISTEN SKIFF_REGISTRY_HOST
-mkdir -p "$WORK/server-data"
-"$SKIFF" server --listen 127.0.0.1:0 --data-dir "$WORK/server-data" --region us-east-1 \
-    >"$WORK/skiff.out" 2>"$WORK/skiff.err" </dev/null &
-SKIFF_PID=$!
-
-ENDPOINT=
-for _ in $(seq 300); do
-    ENDPOINT=$(sed -n 's/^skiff server listening on \(http:\/\/[^ ]*\).*$/\1/p' "$WORK/skiff.out" | head -n1)
-    [[ -n "$ENDPOINT" ]] && break
-    kill -0 "$SKIFF_PID" 2>/dev/null || { cat "$WORK/skiff.err" >&2; die "skiff server exited early"; }
-    sleep 0.1
-done
-[[ -n "$ENDPOINT" ]] || die "skiff server printed no 'listening on' line within 30 s"
-HOST=${ENDPOINT#http://}
-for _ in $(seq 300); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' "$ENDPOINT/healthz")" == 200 ]] && break
-    kill -0 "$SKIFF_PID" 2>/dev/null || { cat "$WORK/skiff.err" >&2; die "skiff server exited early"; }
-    sleep 0.1
-done
+start_skiff "$SKIFF" "$WORK/server-data" "$WORK/skiff.out" "$WORK/skiff.err"
+ENDPOINT=$SKIFF_ENDPOINT HOST=$SKIFF_HOST
 
 export AWS_ACCESS_KEY_ID=$SKIFF_ROOT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$SKIFF_ROOT_SECRET_ACCESS_KEY
 export AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE="$WORK/home/no-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/home/no-creds"

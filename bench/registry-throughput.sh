@@ -17,6 +17,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 ROUNDS=${ROUNDS:-3}
 SIZE_MIB=${SIZE_MIB:-200}
 LAYERS=${LAYERS:-4}
@@ -40,19 +42,9 @@ fi
 WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/skiff-bench-registry.XXXXXX")
 SKIFF_PID=
 PEER_PID=
-stop() {
-    local pid=$1
-    [[ -n "$pid" ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
-    stop "$SKIFF_PID"
-    stop "$PEER_PID"
+    stop_pid "$SKIFF_PID"
+    stop_pid "$PEER_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -72,10 +64,7 @@ export SKIFF_ROOT_ACCESS_KEY_ID=AKIABENCHMARK0000000
 export SKIFF_ROOT_SECRET_ACCESS_KEY=benchmarkSecretKey0000000000000000000000
 export RUST_LOG=${RUST_LOG:-warn}
 unset SKIFF_LISTEN SKIFF_DATA_DIR SKIFF_REGISTRY_HOST
-mkdir -p "$WORK/skiff-data"
-"$SKIFF" server --listen 127.0.0.1:0 --data-dir "$WORK/skiff-data" --region us-east-1 \
-    >"$WORK/skiff.out" 2>"$WORK/skiff.err" </dev/null &
-SKIFF_PID=$!
+start_skiff "$SKIFF" "$WORK/skiff-data" "$WORK/skiff.out" "$WORK/skiff.err"
 
 # docker-registry on a free loopback port (picked by binding port 0), filesystem storage in a new directory.
 PEER_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -98,27 +87,8 @@ YAML
 env -i PATH="$PATH" HOME="$WORK/home" docker-registry serve "$WORK/peer.yml" >"$WORK/peer.log" 2>&1 </dev/null &
 PEER_PID=$!
 
-SKIFF_ENDPOINT=
-for _ in $(seq 300); do
-    SKIFF_ENDPOINT=$(sed -n 's/^skiff server listening on \(http:\/\/[^ ]*\).*$/\1/p' "$WORK/skiff.out" | head -n1)
-    [[ -n "$SKIFF_ENDPOINT" ]] && break
-    kill -0 "$SKIFF_PID" 2>/dev/null || { cat "$WORK/skiff.err" >&2; die "skiff server exited early"; }
-    sleep 0.1
-done
-[[ -n "$SKIFF_ENDPOINT" ]] || die "skiff server printed no 'listening on' line within 30 s"
-SKIFF_HOST=${SKIFF_ENDPOINT#http://}
 PEER_HOST=127.0.0.1:$PEER_PORT
 
-wait_http() { # URL EXPECTED-STATUS PID NAME LOG
-    for _ in $(seq 300); do
-        [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" == "$2" ]] && return 0
-        kill -0 "$3" 2>/dev/null || { cat "$5" >&2; die "$4 exited early"; }
-        sleep 0.1
-    done
-    cat "$5" >&2
-    die "$1 did not answer $2 within 30 s"
-}
-wait_http "$SKIFF_ENDPOINT/healthz" 200 "$SKIFF_PID" "skiff server" "$WORK/skiff.err"
 wait_http "http://$PEER_HOST/v2/" 200 "$PEER_PID" docker-registry "$WORK/peer.log"
 
 export AWS_ACCESS_KEY_ID=$SKIFF_ROOT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$SKIFF_ROOT_SECRET_ACCESS_KEY
