@@ -12,6 +12,8 @@ pub struct AppState {
     pub registry: skiff_registry::Registry,
     pub registry_tokens: crate::registry_auth::TokenKey,
     pub registry_hosts: skiff_model::ecr::RegistryHosts,
+    /// Wakes the task controller after a handler wrote a task record (RunTask, StopTask).
+    pub task_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The authenticated principal of a request.

@@ -116,6 +116,7 @@ pub async fn serve(
         registry,
         registry_tokens: registry_auth::TokenKey::load_or_generate(&config.data_dir)?,
         registry_hosts,
+        task_wake: Default::default(),
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", credentials::profile_text(&root, &config.region, addr))?;

@@ -6,5 +6,6 @@ pub mod cluster;
 pub mod ecr;
 pub mod fargate;
 pub mod tag;
+pub mod task;
 pub mod task_definition;
 pub mod vpc;

@@ -1,0 +1,317 @@
+//! ECS tasks: the `Task` and `Container` wire shapes (stored as they are described), RunTask's overrides,
+//! the stored [`TaskRecord`] around a task and its store keys.
+//!
+//! The API writes a task record when RunTask accepts a task (lastStatus `PROVISIONING`, desiredStatus
+//! `RUNNING`) and when StopTask asks for its end (desiredStatus `STOPPED`, `stopCode`, `stoppedReason`); the
+//! task controller writes what the agent observes (lastStatus, timestamps, containers, attachment, the end).
+
+use crate::tag::Tag;
+use crate::task_definition::{EnvironmentFile, EphemeralStorage, KeyValuePair, ResourceRequirement};
+use serde::{Deserialize, Serialize};
+use skiff_proto::timestamp::{json_opt, EpochMillis};
+
+/// Store keys of task records: `ecs/tasks/{cluster-name}/{task-id}`.
+pub mod keys {
+    pub const TASKS: &str = "ecs/tasks/";
+
+    pub fn cluster_prefix(cluster: &str) -> String {
+        format!("{TASKS}{cluster}/")
+    }
+
+    pub fn task(cluster: &str, task_id: &str) -> String {
+        format!("{TASKS}{cluster}/{task_id}")
+    }
+
+    /// RunTask `clientToken` → the task ids that call created (idempotency for 24 h, as ECS).
+    pub fn client_token(cluster: &str, token: &str) -> String {
+        format!("ecs/task-tokens/{cluster}/{token}")
+    }
+}
+
+/// The task lifecycle (DESIGN.md §4), in order.
+pub const TASK_STATUSES: [&str; 8] =
+    ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"];
+
+/// The position of a lastStatus in [`TASK_STATUSES`] (unknown → 0).
+pub fn status_rank(status: &str) -> usize {
+    TASK_STATUSES.iter().position(|s| *s == status).unwrap_or(0)
+}
+
+/// The `stoppedReason` ECS gives an OOM-killed container.
+pub const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
+
+/// `TaskStopCode` values.
+pub mod stop_code {
+    pub const TASK_FAILED_TO_START: &str = "TaskFailedToStart";
+    pub const ESSENTIAL_CONTAINER_EXITED: &str = "EssentialContainerExited";
+    pub const USER_INITIATED: &str = "UserInitiated";
+    pub const SERVICE_SCHEDULER_INITIATED: &str = "ServiceSchedulerInitiated";
+}
+
+/// `ContainerOverride`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Vec<KeyValuePair>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_requirements: Option<Vec<ResourceRequirement>>,
+}
+
+/// `InferenceAcceleratorOverride`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InferenceAcceleratorOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
+}
+
+/// `TaskOverride`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_overrides: Option<Vec<ContainerOverride>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_accelerator_overrides: Option<Vec<InferenceAcceleratorOverride>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+}
+
+impl TaskOverride {
+    /// The override of container `name`, if any.
+    pub fn container(&self, name: &str) -> Option<&ContainerOverride> {
+        self.container_overrides.iter().flatten().find(|o| o.name.as_deref() == Some(name))
+    }
+}
+
+/// `AttachmentDetails` entry / `Attribute`-like name-value pair.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// `Attachment` (the task's `ElasticNetworkInterface`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub id: String,
+    pub r#type: String,
+    /// PRECREATED, ATTACHING, ATTACHED, DETACHING, DETACHED, DELETED, FAILED.
+    pub status: String,
+    #[serde(default)]
+    pub details: Vec<NameValue>,
+}
+
+impl Attachment {
+    pub fn detail(&self, name: &str) -> Option<&str> {
+        self.details.iter().find(|d| d.name == name).map(|d| d.value.as_str())
+    }
+
+    pub fn set_detail(&mut self, name: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.details.iter_mut().find(|d| d.name == name) {
+            Some(d) => d.value = value,
+            None => self.details.push(NameValue { name: name.to_string(), value }),
+        }
+    }
+}
+
+/// A container's `NetworkInterface`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ipv4_address: Option<String>,
+}
+
+/// `Container` (a task's container as described).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    pub container_arn: String,
+    pub task_arn: String,
+    pub name: String,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<String>,
+    /// PENDING, RUNNING, STOPPED.
+    pub last_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub network_interfaces: Vec<NetworkInterface>,
+    /// HEALTHY, UNHEALTHY, UNKNOWN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+    /// Container-level cpu units as a string ("0" when the definition sets none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<String>,
+}
+
+/// `TaskEphemeralStorage` (`fargateEphemeralStorage`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEphemeralStorage {
+    #[serde(rename = "sizeInGiB")]
+    pub size_in_gib: i32,
+}
+
+/// `Task`, as DescribeTasks returns it (tags only with `include: ["TAGS"]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub task_arn: String,
+    pub cluster_arn: String,
+    pub task_definition_arn: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
+    pub attributes: Vec<NameValue>,
+    pub availability_zone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    /// CONNECTED once the task's network is attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_opt")]
+    pub connectivity_at: Option<EpochMillis>,
+    pub containers: Vec<Container>,
+    /// Task-level cpu units and memory MiB as strings (after overrides).
+    pub cpu: String,
+    pub memory: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_opt")]
+    pub created_at: Option<EpochMillis>,
+    /// RUNNING or STOPPED.
+    pub desired_status: String,
+    #[serde(default)]
+    pub enable_execute_command: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_opt")]
+    pub execution_stopped_at: Option<EpochMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+    pub last_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    pub overrides: TaskOverride,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_opt")]
+    pub pull_started_at: Option<EpochMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_opt")]
+    pub pull_stopped_at: Option<EpochMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_opt")]
+    pub started_at: Option<EpochMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_opt")]
+    pub stopped_at: Option<EpochMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_opt")]
+    pub stopping_at: Option<EpochMillis>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+    /// Bumped on every change of the record.
+    pub version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fargate_ephemeral_storage: Option<TaskEphemeralStorage>,
+}
+
+impl Task {
+    /// The task id (last segment of the ARN).
+    pub fn id(&self) -> &str {
+        self.task_arn.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The `ElasticNetworkInterface` attachment.
+    pub fn eni_mut(&mut self) -> Option<&mut Attachment> {
+        self.attachments.iter_mut().find(|a| a.r#type == "ElasticNetworkInterface")
+    }
+}
+
+/// What the store keeps for a task (`ecs/tasks/{cluster}/{task-id}`): the task as described plus what only
+/// Skiff needs to run it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecord {
+    pub task: Task,
+    /// The subnet the task's address comes from (`subnet-…`, from `awsvpcConfiguration.subnets`).
+    pub subnet_id: String,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// `ENABLED` / `DISABLED`.
+    #[serde(default)]
+    pub assign_public_ip: String,
+    /// The service that started the task (ListTasks `serviceName`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_ordered() {
+        assert!(status_rank("PROVISIONING") < status_rank("RUNNING"));
+        assert!(status_rank("RUNNING") < status_rank("STOPPED"));
+        assert_eq!(status_rank("STOPPED"), TASK_STATUSES.len() - 1);
+    }
+
+    #[test]
+    fn record_round_trips_with_millisecond_timestamps() {
+        let mut r = TaskRecord::default();
+        r.task.task_arn = "arn:aws:ecs:us-east-1:000000000000:task/default/0123abcd".into();
+        r.task.created_at = Some(1_700_000_000_123);
+        r.task.last_status = "PROVISIONING".into();
+        let json = serde_json::to_string(&r).unwrap();
+        let back: TaskRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.task.id(), "0123abcd");
+    }
+}
