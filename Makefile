@@ -10,9 +10,11 @@
 #   make test     deps + lint + unit + e2e + conformance (what .ci/run runs)
 #   make demo     release build, start a server on 127.0.0.1:9400 and walk through it with the AWS CLI
 #   make demo-stop
-#   make bench    every benchmark: bench/api-throughput.sh, bench/registry-throughput.sh, bench/image-pull.sh
+#   make bench    every benchmark: bench/api-throughput.sh, bench/registry-throughput.sh, bench/image-pull.sh,
+#                 bench/run-task.sh
 #   make bench-registry  registry push/pull against Debian's docker-registry
 #   make bench-images    image pull + unpack against skopeo + umoci; warm cache -> rootfs
+#   make bench-tasks     RunTask -> RUNNING, tasks/s at 100 concurrent RunTask, memory per idle task: against crun, podman
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -40,6 +42,9 @@ APT_PACKAGES += nftables
 # The image store's tests compare its root filesystems with `umoci unpack` of the same image (and the image
 # benchmark uses umoci as its peer).
 APT_PACKAGES += umoci
+# The agent's task storage (crates/skiff-agent/src/storage): mkfs.btrfs formats the node's storage image once
+# (per-task subvolumes and quotas are ioctls); the tests also create nested subvolumes with `btrfs`.
+APT_PACKAGES += btrfs-progs
 # Only the benchmarks need these: Debian's docker-registry is the peer of bench/registry-throughput.sh; jq
 # reads bench/api-throughput.sh's results.
 BENCH_APT_PACKAGES := docker-registry jq
@@ -56,7 +61,7 @@ DEMO_ACCOUNT := 000000000000
 DEMO_REGION  := us-east-1
 
 .PHONY: help deps apt-deps cargo-check venv build build-release lint unit e2e conformance test demo demo-stop bench \
-        bench-deps bench-api bench-registry bench-images
+        bench-deps bench-api bench-registry bench-images bench-tasks
 
 help:
 	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -239,7 +244,7 @@ demo-stop:
 # ---------------------------------------------------------------------------------------------------------
 
 # The scripts build what they run (release) and start their own servers.
-bench: bench-api bench-registry bench-images
+bench: bench-api bench-registry bench-images bench-tasks
 
 bench-deps: deps
 	@$(MAKE) apt-deps EXTRA_APT_PACKAGES="$(BENCH_APT_PACKAGES)"
@@ -253,3 +258,6 @@ bench-registry: bench-deps
 
 bench-images: bench-deps
 	bash bench/image-pull.sh
+
+bench-tasks: bench-deps
+	bash bench/run-task.sh

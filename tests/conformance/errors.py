@@ -90,6 +90,42 @@ RECIPES: list[Recipe] = [
       lambda w: {"taskDefinition": f"{w.unique('missing')}:1"}),
     R("ecs", "ListTagsForResource", "ClientException", "missing-task-definition",
       lambda w: {"resourceArn": _missing_task_definition_arn(w)}),
+    # tasks
+    R("ecs", "RunTask", "ClusterNotFoundException", "",
+      lambda w: {"cluster": _missing_cluster(w), "taskDefinition": w.task_definition_arn,
+                 "networkConfiguration": w.network_configuration()}),
+    R("ecs", "RunTask", "InvalidParameterException", "count",
+      lambda w: {"cluster": w.cluster_name, "taskDefinition": w.task_definition_arn, "count": 11,
+                 "networkConfiguration": w.network_configuration()}),
+    R("ecs", "RunTask", "InvalidParameterException", "no-network-configuration",
+      lambda w: {"cluster": w.cluster_name, "taskDefinition": w.task_definition_arn}),
+    R("ecs", "RunTask", "ClientException", "missing-task-definition",
+      lambda w: {"cluster": w.cluster_name, "taskDefinition": w.unique("missing"),
+                 "networkConfiguration": w.network_configuration()}),
+    R("ecs", "RunTask", "ConflictException", "client-token-reused",
+      lambda w: {"cluster": w.cluster_name, "taskDefinition": w.task_definition_arn, "startedBy": "another",
+                 "clientToken": w.used_client_token(), "networkConfiguration": w.network_configuration()}),
+    R("ecs", "RunTask", "PlatformUnknownException", "",
+      lambda w: {"cluster": w.cluster_name, "taskDefinition": w.task_definition_arn, "platformVersion": "9.9.9",
+                 "networkConfiguration": w.network_configuration()}),
+    R("ecs", "RunTask", "PlatformTaskDefinitionIncompatibilityException", "storage-on-1.3.0",
+      lambda w: {"cluster": w.cluster_name, "taskDefinition": w.task_definition_arn, "platformVersion": "1.3.0",
+                 "overrides": {"ephemeralStorage": {"sizeInGiB": 30}},
+                 "networkConfiguration": w.network_configuration()}),
+    R("ecs", "StopTask", "ClusterNotFoundException", "", lambda w: {"cluster": _missing_cluster(w), "task": "0" * 32}),
+    R("ecs", "StopTask", "InvalidParameterException", "missing-task",
+      lambda w: {"cluster": w.cluster_name, "task": "0" * 32}),
+    R("ecs", "DescribeTasks", "ClusterNotFoundException", "",
+      lambda w: {"cluster": _missing_cluster(w), "tasks": ["0" * 32]}),
+    R("ecs", "DescribeTasks", "InvalidParameterException", "empty", lambda w: {"cluster": w.cluster_name, "tasks": []}),
+    R("ecs", "ListTasks", "ClusterNotFoundException", "", lambda w: {"cluster": _missing_cluster(w)}),
+    R("ecs", "ListTasks", "InvalidParameterException", "max-results",
+      lambda w: {"cluster": w.cluster_name, "maxResults": 101}),
+    R("ecs", "ListTasks", "ServiceNotFoundException", "",
+      lambda w: {"cluster": w.cluster_name, "serviceName": w.unique("missing")}),
+    # A task that has not stopped keeps its cluster (the task was started just before, and serves HTTP
+    # until stopped, so it is not STOPPED yet whatever the task controller does with it).
+    R("ecs", "DeleteCluster", "ClusterContainsTasksException", "", lambda w: {"cluster": w.cluster_with_task()}),
     # ResourceNotFoundException
     R("ecs", "TagResource", "ResourceNotFoundException", "missing-task-definition",
       lambda w: {"resourceArn": _missing_task_definition_arn(w), "tags": [{"key": "k", "value": "v"}]}),
@@ -281,7 +317,9 @@ NOT_PRODUCIBLE: dict[tuple[str, str], tuple[str, Optional[tuple[str, str]]]] = {
         "account quotas (e.g. 1,000,000 revisions per family) are out of a test's reach; Skiff reports a "
         "51st tag as InvalidParameterException", None),
     ("ecs", "ClusterContainsServicesException"): ("needs a service in the cluster", ("ecs", "CreateService")),
-    ("ecs", "ClusterContainsTasksException"): ("needs a task in the cluster", ("ecs", "RunTask")),
+    ("ecs", "BlockedException"): ("Skiff never blocks the account it serves", None),
+    ("ecs", "UnsupportedFeatureException"): (
+        "raised for features a Region lacks; every operation Skiff routes works in any region it serves", None),
     ("ecs", "ClusterContainsContainerInstancesException"): (
         "needs a registered container instance", ("ecs", "RegisterContainerInstance")),
     ("ecs", "ClusterContainsCapacityProviderException"): (

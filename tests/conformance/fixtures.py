@@ -122,6 +122,25 @@ MEMBERS: dict[tuple[str, str], Fixture] = {
     ("ecs", "pidMode"): "task",
     ("ecs", "enableFaultInjection"): False,
     ("ecs", "taskDefinition"): lambda w, s: w.task_definition_arn,
+    # ecs: tasks (run in the session's cluster, from the session's task definition, in a default subnet)
+    ("ecs", "networkConfiguration"): lambda w, s: w.network_configuration(),
+    ("ecs", "count"): 1,
+    ("ecs", "group"): "conformance",
+    ("ecs", "startedBy"): "conformance",
+    ("ecs", "launchType"): "FARGATE",
+    ("ecs", "platformVersion"): "LATEST",
+    ("ecs", "propagateTags"): "TASK_DEFINITION",
+    ("ecs", "enableECSManagedTags"): True,
+    ("ecs", "overrides"): {
+        "containerOverrides": [{"name": "web", "environment": [{"name": "MODE", "value": "override"}]}],
+        "cpu": "512",
+        "memory": "1024",
+    },
+    ("ecs", "clientToken"): lambda w, s: w.unique("token"),
+    ("ecs", "reason"): "conformance",
+    ("ecs", "tasks"): lambda w, s: [w.task_arn],
+    ("ecs", "task"): lambda w, s: w.task_arn,
+    ("ecs", "desiredStatus"): "RUNNING",
     # ecs: tags
     ("ecs", "resourceArn"): lambda w, s: w.cluster_arn,
     ("ecs", "tagKeys"): ["suite"],
@@ -171,6 +190,8 @@ OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
     ("ecs", "DeregisterTaskDefinition", "taskDefinition"): lambda w, s: w.fresh_revision(),
     ("ecs", "DeleteTaskDefinitions", "taskDefinitions"): lambda w, s: [w.fresh_inactive_revision()],
     ("ecs", "DescribeTaskDefinition", "taskDefinition"): lambda w, s: w.task_definition_arn,
+    ("ecs", "StopTask", "task"): lambda w, s: w.fresh_task(),
+    ("ecs", "ListTasks", "family"): lambda w, s: w.family,
     ("ecs", "ListTaskDefinitions", "status"): "ACTIVE",
     ("ecs", "ListTaskDefinitions", "sort"): "DESC",
     ("ecs", "ListTaskDefinitionFamilies", "status"): "ALL",
@@ -205,6 +226,8 @@ OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
 OPERATION_BASE: dict[tuple[str, str], tuple[str, ...]] = {
     # Fargate needs cpu, memory and awsvpc; the awslogs log driver needs the execution role.
     ("ecs", "RegisterTaskDefinition"): ("requiresCompatibilities", "networkMode", "cpu", "memory", "executionRoleArn"),
+    # The task definition is awsvpc (Fargate): RunTask needs its network configuration.
+    ("ecs", "RunTask"): ("networkConfiguration",),
 }
 
 # Optional members that are only valid together with other optional members.
@@ -238,6 +261,16 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("ecs", "inferenceAccelerators"): "Elastic Inference does not exist on Fargate",
     ("ecs", "ipcMode"): "ipcMode is not supported on Fargate",
     ("ecs", "trustedExecutionConfiguration"): "needs trusted-execution capable capacity",
+    ("ecs", "capacityProviderStrategy"): (
+        "cannot go with launchType in one call (InvalidParameterException); the e2e suite runs tasks on "
+        "FARGATE_SPOT"),
+    ("ecs", "placementStrategy"): "placement strategies do not apply to Fargate",
+    ("ecs", "referenceId"): "only used by ECS itself",
+    ("ecs", "volumeConfigurations"): "needs Amazon EBS, which Skiff does not have",
+    ("ecs", "enableExecuteCommand"): "needs a task role and ECS Exec, which Skiff does not have",
+    ("ecs", "serviceName"): "needs a service (CreateService)",
+    ("ecs", "containerInstance"): "Fargate tasks run on no container instance",
+    ("ecs", "daemonName"): "needs a daemon; Skiff has none",
     ("ecr", "nextToken"): "needs a token from a previous page (the e2e suite pages through lists)",
     ("ecr", "imageTagMutabilityExclusionFilters"): (
         "needs imageTagMutability IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION, which Skiff refuses "
@@ -273,6 +306,12 @@ REFERENCE_VARIANTS: dict[tuple[str, str], dict[str, Callable[[Any, Any], Any]]] 
         "task-arn": lambda w, v: w.ecs_arn(f"task/{w.cluster_name}/0123456789abcdef0123456789abcdef"),
         "other-account": lambda w, v: _other_account(v),
         "not-an-arn": lambda w, v: "not-an-arn",
+    },
+    ("ecs", "task"): {
+        "missing-id": lambda w, v: "0" * 32,
+        "missing-arn": lambda w, v: w.ecs_arn(f"task/{w.cluster_name}/{'0' * 32}"),
+        "other-cluster": lambda w, v: w.ecs_arn(f"task/{w.unique('missing')}/{v.rsplit('/', 1)[-1]}"),
+        "not-a-task": lambda w, v: "not-a-task",
     },
     ("ecs", "taskDefinition"): {
         "missing-family": lambda w, v: w.unique("missing"),

@@ -98,6 +98,22 @@ class PlaceholderWorld(BaseWorld):
     def fresh_tag(self) -> str:
         return self.unique("fresh")
 
+    task_arn = "arn:aws:ecs:us-east-1:000000000000:task/placeholder-cluster/0123456789abcdef0123456789abcdef"
+
+    def fresh_task(self) -> str:
+        return self.task_arn
+
+    def cluster_with_task(self) -> str:
+        return self.unique("placeholder-busy")
+
+    def used_client_token(self) -> str:
+        return self.unique("placeholder-token")
+
+    def network_configuration(self) -> dict:
+        return {"awsvpcConfiguration": {"subnets": [self.default_subnet_ids[0]],
+                                        "securityGroups": [self.default_security_group_id],
+                                        "assignPublicIp": "DISABLED"}}
+
     default_vpc_id = "vpc-0123456789abcdef0"
     default_subnet_ids = ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")
     default_security_group_id = "sg-0123456789abcdef0"
@@ -154,6 +170,40 @@ class World(BaseWorld):
 
     def client(self, service: str) -> Any:
         return self.server.client(service)
+
+    # -- ECS tasks: run in the session's cluster (or a fresh one) from the session's task definition
+
+    def network_configuration(self) -> dict:
+        return {"awsvpcConfiguration": {"subnets": [self.default_subnet_ids[0]],
+                                        "securityGroups": [self.default_security_group_id],
+                                        "assignPublicIp": "DISABLED"}}
+
+    def _run_task(self, cluster: str, **kw: Any) -> str:
+        self.created["tasks"] = self.created.get("tasks", 0) + 1
+        return self.ecs.run_task(cluster=cluster, taskDefinition=self.task_definition_arn,
+                                 networkConfiguration=self.network_configuration(), **kw)["tasks"][0]["taskArn"]
+
+    @functools.cached_property
+    def task_arn(self) -> str:
+        """The session's task (describe calls name it)."""
+        return self._run_task(self.cluster_name, startedBy="conformance")
+
+    def fresh_task(self) -> str:
+        """A new task, for calls that stop what they name."""
+        return self._run_task(self.cluster_name)
+
+    def cluster_with_task(self) -> str:
+        """A fresh cluster with a task just started in it (DeleteCluster refuses it until the task has
+        stopped; the task definition's container serves HTTP until stopped, and the call follows at once)."""
+        name = self.fresh_cluster()
+        self._run_task(name)
+        return name
+
+    def used_client_token(self) -> str:
+        """A clientToken a RunTask in the session's cluster has used (with startedBy 'conformance')."""
+        token = self.unique("token")
+        self._run_task(self.cluster_name, clientToken=token, startedBy="conformance")
+        return token
 
     # -- ECR, made on first use (an ECS-only failure stays an ECS-only failure)
 

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import http.client
 import io
+import itertools
 import json
 import os
 import re
@@ -78,6 +79,15 @@ def eventually(timeout: float, fn: Callable[[], Any], msg: str, interval: float 
 # the server process
 
 
+_VPC_BLOCKS = itertools.count(os.getpid() % 97)
+
+
+def _next_vpc_cidr() -> str:
+    """A /16 of 10.100.0.0–10.249.255.255 per server, so that servers alive at the same time (in this run or
+    another) give their tasks non-overlapping subnets on the host."""
+    return f"10.{100 + next(_VPC_BLOCKS) % 150}.0.0/16"
+
+
 class SkiffServer:
     """One `skiff server` process on a data directory. Started with `start()`, killed by its own Popen
     handle (never by name). `kill9_and_restart()` SIGKILLs it and starts a new process on the same data
@@ -108,6 +118,7 @@ class SkiffServer:
         self._listening = threading.Event()
         self._reader: Optional[threading.Thread] = None
         self.starts = 0
+        self.vpc_cidr = _next_vpc_cidr()
         SkiffServer.ALL.append(self)
 
     # -- credentials the clients use
@@ -153,7 +164,8 @@ class SkiffServer:
         return text[text.rfind(marker):] if marker in text else text
 
     def command(self, listen: str = "127.0.0.1:0") -> list[str]:
-        cmd = [str(SKIFF_BIN), "server", "--listen", listen, "--data-dir", str(self.data_dir)]
+        cmd = [str(SKIFF_BIN), "server", "--listen", listen, "--data-dir", str(self.data_dir),
+               "--vpc-cidr", self.vpc_cidr]
         if self._account_arg:
             cmd += ["--account-id", self._account_arg]
         if self._region_arg:
@@ -264,9 +276,15 @@ def new_server(name: str = "server", **kw: Any) -> SkiffServer:
 
 
 def destroy(server: SkiffServer) -> None:
-    """Kill the server and remove its data directory."""
+    """Kill the server, remove what its agent holds on the host (tasks outlive the server: containers,
+    mounts, cgroups, network namespaces, veths, bridges and nft rules of this data directory, by the ids in
+    it) and remove its data directory."""
     try:
         server.kill()
+        if (server.data_dir / "agent").exists():
+            proc = subprocess.run([str(SKIFF_BIN), "node", "reset", "--data-dir", str(server.data_dir)],
+                                  capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, f"skiff node reset failed: {proc.stderr}"
     finally:
         shutil.rmtree(server.data_dir, ignore_errors=True)
 

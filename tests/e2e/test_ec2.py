@@ -40,6 +40,14 @@ def ec2(server):
 
 
 @pytest.fixture(scope="session")
+def blocks(server):
+    """The default VPC's block and its two default subnets' blocks (the harness gives every server its own
+    /16, `skiff server --vpc-cidr`; AWS's is 172.31.0.0/16)."""
+    a, b = server.vpc_cidr.split(".")[:2]
+    return server.vpc_cidr, f"{a}.{b}.0.0/20", f"{a}.{b}.16.0/20"
+
+
+@pytest.fixture(scope="session")
 def default_vpc(ec2):
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     assert len(vpcs) == 1, vpcs
@@ -62,28 +70,28 @@ def default_ids(client) -> dict:
 # -- the defaults, as AWS shapes its default VPC ----------------------------------------------------------
 
 
-def test_default_vpc_is_shaped_like_aws(default_vpc):
+def test_default_vpc_is_shaped_like_aws(default_vpc, blocks):
     v = default_vpc
     assert v["VpcId"].startswith("vpc-") and len(v["VpcId"]) == 4 + 17
     assert int(v["VpcId"][4:], 16) >= 0
-    assert v["CidrBlock"] == "172.31.0.0/16"
+    assert v["CidrBlock"] == blocks[0]
     assert v["IsDefault"] is True
     assert v["State"] == "available"
     assert v["InstanceTenancy"] == "default"
     assert v["OwnerId"] == ACCOUNT_ID
     assert v["DhcpOptionsId"].startswith("dopt-")
     (assoc,) = v["CidrBlockAssociationSet"]
-    assert assoc["CidrBlock"] == "172.31.0.0/16" and assoc["CidrBlockState"]["State"] == "associated"
+    assert assoc["CidrBlock"] == blocks[0] and assoc["CidrBlockState"]["State"] == "associated"
     assert assoc["AssociationId"].startswith("vpc-cidr-assoc-")
     assert "Tags" not in v  # EC2 leaves tagSet out for untagged resources
 
 
-def test_two_default_subnets_in_two_zones(ec2, default_vpc):
+def test_two_default_subnets_in_two_zones(ec2, default_vpc, blocks):
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default_vpc["VpcId"]]}])["Subnets"]
     by_zone = {s["AvailabilityZone"]: s for s in subnets}
     assert sorted(by_zone) == [f"{REGION}a", f"{REGION}b"], subnets
-    assert by_zone[f"{REGION}a"]["CidrBlock"] == "172.31.0.0/20"
-    assert by_zone[f"{REGION}b"]["CidrBlock"] == "172.31.16.0/20"
+    assert by_zone[f"{REGION}a"]["CidrBlock"] == blocks[1]
+    assert by_zone[f"{REGION}b"]["CidrBlock"] == blocks[2]
     vpc_net = ipaddress.ip_network(default_vpc["CidrBlock"])
     for zone, s in by_zone.items():
         assert ipaddress.ip_network(s["CidrBlock"]).subnet_of(vpc_net)
@@ -207,14 +215,14 @@ def subnet_zones(ec2, *filters):
     return sorted(s["AvailabilityZone"] for s in subnets)
 
 
-def test_filter_semantics(ec2, default_vpc):
+def test_filter_semantics(ec2, default_vpc, blocks):
     a, b = f"{REGION}a", f"{REGION}b"
     vpc_id = default_vpc["VpcId"]
     # values OR
     assert subnet_zones(ec2, ("availability-zone", [a, b])) == [a, b]
     # filters AND
-    assert subnet_zones(ec2, ("availability-zone", [a, b]), ("cidr-block", ["172.31.16.0/20"])) == [b]
-    assert subnet_zones(ec2, ("availability-zone", [a]), ("cidr-block", ["172.31.16.0/20"])) == []
+    assert subnet_zones(ec2, ("availability-zone", [a, b]), ("cidr-block", [blocks[2]])) == [b]
+    assert subnet_zones(ec2, ("availability-zone", [a]), ("cidr-block", [blocks[2]])) == []
     # wildcards: * any run, ? one character, \\ escapes
     assert subnet_zones(ec2, ("availability-zone", ["*a"])) == [a]
     assert subnet_zones(ec2, ("availability-zone", [f"{REGION}?"])) == [a, b]
@@ -236,9 +244,9 @@ def test_filter_semantics(ec2, default_vpc):
     assert [s["AvailabilityZone"] for s in got] == [a]
 
 
-def test_filters_on_other_resources(ec2, default_vpc):
+def test_filters_on_other_resources(ec2, default_vpc, blocks):
     vpc_id = default_vpc["VpcId"]
-    assert len(ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["172.31.0.0/16"]},
+    assert len(ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [blocks[0]]},
                                           {"Name": "state", "Values": ["available"]},
                                           {"Name": "owner-id", "Values": [ACCOUNT_ID]}])["Vpcs"]) == 1
     assert ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/16"]}])["Vpcs"] == []

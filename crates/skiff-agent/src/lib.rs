@@ -10,3 +10,5 @@
 pub mod images;
 pub mod network;
 pub mod runtime;
+pub mod storage;
+pub mod task;

@@ -10,7 +10,8 @@ pub const REGISTRY_HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(300);
 
 /// Starts every controller on the current runtime.
 pub fn spawn_all(state: Arc<AppState>) {
-    tokio::spawn(registry_housekeeping(state));
+    tokio::spawn(registry_housekeeping(state.clone()));
+    tokio::spawn(task_housekeeping(state));
 }
 
 /// Applies every repository's lifecycle policy, then collects unreferenced blobs (the collector keeps
@@ -37,6 +38,26 @@ async fn registry_housekeeping(state: Arc<AppState>) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!("registry garbage collection failed: {e}"),
+        }
+    }
+}
+
+/// How often stopped tasks past their retention (and expired RunTask client tokens) are removed.
+pub const TASK_HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(60);
+
+/// Removes STOPPED tasks older than [`crate::ecs::tasks::STOPPED_TASK_RETENTION_MS`] every
+/// [`TASK_HOUSEKEEPING_PERIOD`].
+async fn task_housekeeping(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(TASK_HOUSEKEEPING_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let now = crate::context::now_millis();
+        let retention = crate::ecs::tasks::STOPPED_TASK_RETENTION_MS;
+        match crate::ecs::tasks::purge_stopped(state.store.as_ref(), now, retention).await {
+            Ok(n) if n > 0 => tracing::info!(tasks = n, "purged stopped tasks"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("stopped tasks not purged: {e}"),
         }
     }
 }

@@ -13,11 +13,13 @@ pub mod credentials;
 mod ec2;
 mod ecr;
 mod ecs;
+pub mod metadata;
 mod records;
 pub mod registry_auth;
 pub mod router;
 mod server;
 mod sts;
+mod tasks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +40,11 @@ pub struct ServerConfig {
     /// The host[:port] image references and `repositoryUri`s name for this registry; the bound address
     /// (127.0.0.1 for an unspecified IP) when `None`.
     pub registry_host: Option<String>,
+    /// The default VPC's block (a /16; its first two /20s are the default subnets tasks get addresses
+    /// from). Fixed when the region's default VPC is first created.
+    pub vpc_cidr: String,
+    /// The OCI runtime that runs containers (crun by default, runc selectable).
+    pub oci_runtime: skiff_agent::runtime::OciRuntime,
 }
 
 /// Default listen address of `skiff server`.
@@ -74,19 +81,21 @@ pub async fn serve(
     };
     let scope = skiff_proto::arn::ArnScope { region: config.region.clone(), account: config.account_id.clone() };
     let mut keys = auth::KeyRing::default();
+    let root_caller = context::Caller {
+        access_key_id: root.access_key_id.clone(),
+        account: config.account_id.clone(),
+        arn: scope.iam("root"),
+        user_id: config.account_id.clone(),
+    };
     keys.insert(
         root.access_key_id.clone(),
         auth::KeyEntry {
             secret_access_key: root.secret_access_key.clone(),
             session_token: None,
-            caller: context::Caller {
-                access_key_id: root.access_key_id.clone(),
-                account: config.account_id.clone(),
-                arn: scope.iam("root"),
-                user_id: config.account_id.clone(),
-            },
+            caller: root_caller.clone(),
         },
     );
+    let agent = open_agent(&config.data_dir, config.oci_runtime).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -100,7 +109,7 @@ pub async fn serve(
         region: config.region.clone(),
     };
     let store: std::sync::Arc<dyn skiff_store::Store> = std::sync::Arc::new(store);
-    ec2::ensure_default_vpc(store.as_ref(), &scope).await.context("cannot create the default VPC")?;
+    ec2::ensure_default_vpc(store.as_ref(), &scope, &config.vpc_cidr).await.context("cannot create the default VPC")?;
     let registry = skiff_registry::Registry::open(
         skiff_registry::RegistryConfig {
             root: config.data_dir.join("registry"),
@@ -117,6 +126,7 @@ pub async fn serve(
         registry_tokens: registry_auth::TokenKey::load_or_generate(&config.data_dir)?,
         registry_hosts,
         task_wake: Default::default(),
+        cluster_gate: Default::default(),
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", credentials::profile_text(&root, &config.region, addr))?;
@@ -124,6 +134,30 @@ pub async fn serve(
     out.flush()?;
     drop(out);
     controllers::spawn_all(state.clone());
+    let metadata = metadata::MetadataService::new(state.clone(), metadata::load_or_generate_key(&config.data_dir)?);
+    tokio::spawn(tasks::TaskController::new(state.clone(), agent, metadata, addr, root_caller).run());
     server::run(listener, state, shutdown).await;
     Ok(())
+}
+
+/// The node agent under `DATA_DIR/agent`. Its nftables table is named after the data directory, so that
+/// servers with different data directories on one host (tests) never rewrite each other's rules.
+pub async fn open_agent(
+    data_dir: &std::path::Path,
+    oci_runtime: skiff_agent::runtime::OciRuntime,
+) -> anyhow::Result<std::sync::Arc<skiff_agent::task::Agent>> {
+    use sha2::Digest as _;
+    let root = data_dir.join("agent");
+    let mut config = skiff_agent::task::AgentConfig::new(&root);
+    config.runtime.runtime = oci_runtime;
+    let canonical = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    config.network.nft_table = format!("skiff_{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2], digest[3]);
+    skiff_agent::task::Agent::open(config).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot start the container agent in {}: {e} (Skiff runs tasks as root with crun, conmon and nftables \
+             installed: `make deps`)",
+            root.display()
+        )
+    })
 }

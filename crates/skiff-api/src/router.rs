@@ -111,6 +111,10 @@ pub static ECS: JsonService = JsonService {
         json_op!("TagResource", ecs::tags::tag_resource),
         json_op!("UntagResource", ecs::tags::untag_resource),
         json_op!("ListTagsForResource", ecs::tags::list_tags_for_resource),
+        json_op!("RunTask", ecs::tasks::run_task),
+        json_op!("StopTask", ecs::tasks::stop_task),
+        json_op!("DescribeTasks", ecs::tasks::describe_tasks),
+        json_op!("ListTasks", ecs::tasks::list_tasks),
     ],
 };
 

@@ -315,3 +315,174 @@ mod tests {
         assert_eq!(back.task.id(), "0123abcd");
     }
 }
+
+// -------------------------------------------------------------------------------------------------------
+// Request checks shared by the task API (RunTask, StopTask, DescribeTasks, ListTasks).
+
+/// lastStatus values a cluster counts as `pendingTasksCount`.
+pub const PENDING_STATUSES: [&str; 3] = ["PROVISIONING", "PENDING", "ACTIVATING"];
+
+/// Longest RunTask `clientToken` (ECS: up to 64 ASCII characters in the range 33–126).
+pub const MAX_CLIENT_TOKEN_CHARS: usize = 64;
+
+/// Longest `startedBy` (ECS: up to 128 letters, numbers, hyphens, forward slashes and underscores).
+pub const MAX_STARTED_BY_CHARS: usize = 128;
+
+/// Longest `group`.
+pub const MAX_GROUP_CHARS: usize = 255;
+
+impl TaskRecord {
+    /// The family of the task's task definition (`…:task-definition/FAMILY:REV`).
+    pub fn family(&self) -> &str {
+        let rest = self.task.task_definition_arn.rsplit_once(":task-definition/").map(|(_, r)| r).unwrap_or_default();
+        rest.rsplit_once(':').map(|(f, _)| f).unwrap_or(rest)
+    }
+
+    /// Whether the task has ended (lastStatus `STOPPED`).
+    pub fn is_stopped(&self) -> bool {
+        self.task.last_status == "STOPPED"
+    }
+}
+
+/// Whether `id` is a task id: 32 lowercase hex digits (ECS's current ids) or a UUID (its older ones).
+pub fn is_task_id(id: &str) -> bool {
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match id.len() {
+        32 => hex(id),
+        36 => {
+            let parts: Vec<&str> = id.split('-').collect();
+            parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12]) && parts.iter().all(|p| hex(p))
+        }
+        _ => false,
+    }
+}
+
+/// A task named by its id or ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskReference {
+    /// Region and account of an ARN (`None` for a bare id).
+    pub scope: Option<(String, String)>,
+    /// The cluster of a long ARN (`task/CLUSTER/ID`); `None` for a bare id or an old short ARN (`task/ID`).
+    pub cluster: Option<String>,
+    pub id: String,
+}
+
+/// Parses `ID`, `arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID` or `arn:aws:ecs:REGION:ACCOUNT:task/ID`;
+/// `None` when it is none of them.
+pub fn parse_task_reference(text: &str) -> Option<TaskReference> {
+    if !text.starts_with("arn:") {
+        return is_task_id(text).then(|| TaskReference { scope: None, cluster: None, id: text.to_string() });
+    }
+    let arn = skiff_proto::arn::Arn::parse(text)?;
+    let (kind, rest) = arn.resource_type();
+    if arn.service != "ecs" || kind != "task" {
+        return None;
+    }
+    let (cluster, id) = match rest.split_once('/') {
+        Some((c, id)) => (Some(c.to_string()), id),
+        None => (None, rest),
+    };
+    if cluster.as_deref() == Some("") || !is_task_id(id) {
+        return None;
+    }
+    Some(TaskReference { scope: Some((arn.region.to_string(), arn.account.to_string())), cluster, id: id.to_string() })
+}
+
+/// RunTask's `clientToken`: 1–64 characters, each in the ASCII range 33–126.
+pub fn validate_client_token(token: &str) -> Result<(), skiff_proto::ApiError> {
+    let ok = !token.is_empty()
+        && token.chars().count() <= MAX_CLIENT_TOKEN_CHARS
+        && token.bytes().all(|b| (33..=126).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(skiff_proto::ApiError::invalid_parameter(format!(
+            "Invalid clientToken: up to {MAX_CLIENT_TOKEN_CHARS} ASCII characters in the range 33-126 are allowed."
+        )))
+    }
+}
+
+/// RunTask's `startedBy`: up to 128 letters, numbers, hyphens, forward slashes and underscores.
+pub fn validate_started_by(started_by: &str) -> Result<(), skiff_proto::ApiError> {
+    let ok = started_by.chars().count() <= MAX_STARTED_BY_CHARS
+        && started_by.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(skiff_proto::ApiError::invalid_parameter(
+            "startedBy can have up to 128 letters (uppercase and lowercase), numbers, hyphens, forward slashes and underscores.",
+        ))
+    }
+}
+
+/// RunTask's `group`: 1–255 characters (the default is `family:FAMILY`).
+pub fn validate_group(group: &str) -> Result<(), skiff_proto::ApiError> {
+    let chars = group.chars().count();
+    if chars == 0 || chars > MAX_GROUP_CHARS || group.chars().any(char::is_control) {
+        return Err(skiff_proto::ApiError::invalid_parameter(format!(
+            "group must be 1-{MAX_GROUP_CHARS} characters without control characters."
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_and_references() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert!(is_task_id(id));
+        assert!(is_task_id("01234567-89ab-cdef-0123-456789abcdef"));
+        for bad in ["", "0123", "0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcdeg", "x/y"] {
+            assert!(!is_task_id(bad), "{bad}");
+        }
+        assert_eq!(parse_task_reference(id).unwrap(), TaskReference { scope: None, cluster: None, id: id.into() });
+        let long = parse_task_reference(&format!("arn:aws:ecs:us-east-1:123456789012:task/web/{id}")).unwrap();
+        assert_eq!(long.cluster.as_deref(), Some("web"));
+        assert_eq!(long.scope, Some(("us-east-1".into(), "123456789012".into())));
+        let short = parse_task_reference(&format!("arn:aws:ecs:us-east-1:123456789012:task/{id}")).unwrap();
+        assert_eq!((short.cluster, short.id.as_str()), (None, id));
+        for bad in [
+            "not-an-id".to_string(),
+            format!("arn:aws:ecs:us-east-1:123456789012:cluster/{id}"),
+            format!("arn:aws:iam::123456789012:task/{id}"),
+            "arn:aws:ecs:us-east-1:123456789012:task/web/nothex".to_string(),
+            format!("arn:aws:ecs:us-east-1:123456789012:task//{id}"),
+        ] {
+            assert_eq!(parse_task_reference(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_tokens() {
+        validate_client_token("abc-123_!~").unwrap();
+        validate_client_token(&"x".repeat(64)).unwrap();
+        for bad in ["", "has space", "tab\t", "é", &"x".repeat(65)] {
+            assert_eq!(validate_client_token(bad).unwrap_err().code, "InvalidParameterException", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn started_by_and_group() {
+        validate_started_by("job/42_a-b").unwrap();
+        validate_started_by("").unwrap();
+        assert!(validate_started_by("with space").is_err());
+        assert!(validate_started_by(&"a".repeat(129)).is_err());
+        validate_group("family:web").unwrap();
+        assert!(validate_group("").is_err());
+        assert!(validate_group(&"g".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn record_family_and_stopped() {
+        let mut r = TaskRecord::default();
+        r.task.task_definition_arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web-app:12".into();
+        r.task.last_status = "RUNNING".into();
+        assert_eq!(r.family(), "web-app");
+        assert!(!r.is_stopped());
+        r.task.last_status = "STOPPED".into();
+        assert!(r.is_stopped());
+    }
+}

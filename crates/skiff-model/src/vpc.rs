@@ -204,6 +204,15 @@ pub const DEFAULT_SUBNET_CIDRS: [&str; 2] = ["172.31.0.0/20", "172.31.16.0/20"];
 /// AWS reserves five addresses of every subnet (network, router, DNS, future use, broadcast).
 pub const RESERVED_ADDRESSES_PER_SUBNET: u32 = 5;
 
+/// The two default subnets of a default VPC with block `vpc_cidr` (an IPv4 `/16`): its first two /20s,
+/// as AWS carves them. `None` for anything but a /16.
+pub fn default_subnet_cidrs(vpc_cidr: &str) -> Option<[String; 2]> {
+    let (addr, len) = vpc_cidr.split_once('/')?;
+    let ip: std::net::Ipv4Addr = addr.parse().ok()?;
+    let [a, b, c, d] = ip.octets();
+    (len == "16" && c == 0 && d == 0).then(|| [format!("{a}.{b}.0.0/20"), format!("{a}.{b}.16.0/20")])
+}
+
 /// The short region code of AWS's zone ids: `us-east-1` → `use1`, `ap-northeast-2` → `apne2`,
 /// `eu-central-1` → `euc1`, `us-gov-west-1` → `usgw1`.
 pub fn region_code(region: &str) -> String {
@@ -276,16 +285,21 @@ pub struct DefaultVpc {
     pub security_group: SecurityGroup,
 }
 
-/// The default VPC of `region` in `account`, shaped as AWS's: 172.31.0.0/16, one default /20 subnet per
-/// availability zone (public IPs on launch), and the `default` security group, which allows all traffic
-/// from its own members in and everything out. `random` supplies the bytes of each new id.
-pub fn default_vpc(region: &str, account: &str, mut random: impl FnMut() -> IdBytes) -> DefaultVpc {
+/// The default VPC of `region` in `account`, shaped as AWS's: `vpc_cidr` (AWS: 172.31.0.0/16; an invalid
+/// block falls back to it), one default /20 subnet per availability zone (public IPs on launch), and the
+/// `default` security group, which allows all traffic from its own members in and everything out. `random`
+/// supplies the bytes of each new id.
+pub fn default_vpc(region: &str, account: &str, vpc_cidr: &str, mut random: impl FnMut() -> IdBytes) -> DefaultVpc {
+    let (vpc_cidr, subnet_cidrs) = match default_subnet_cidrs(vpc_cidr) {
+        Some(subnets) => (vpc_cidr.to_string(), subnets),
+        None => (DEFAULT_VPC_CIDR.to_string(), DEFAULT_SUBNET_CIDRS.map(String::from)),
+    };
     let vpc_id = resource_id("vpc", random());
     let vpc = Vpc {
         vpc_id: vpc_id.clone(),
         region: region.to_string(),
         owner_id: account.to_string(),
-        cidr_block: DEFAULT_VPC_CIDR.to_string(),
+        cidr_block: vpc_cidr,
         cidr_block_association_id: resource_id("vpc-cidr-assoc", random()),
         dhcp_options_id: resource_id("dopt", random()),
         instance_tenancy: "default".to_string(),
@@ -298,17 +312,17 @@ pub fn default_vpc(region: &str, account: &str, mut random: impl FnMut() -> IdBy
     };
     let subnets: Vec<Subnet> = availability_zones(region)
         .into_iter()
-        .zip(DEFAULT_SUBNET_CIDRS)
+        .zip(subnet_cidrs)
         .map(|(zone, cidr)| {
             let subnet_id = resource_id("subnet", random());
-            let size = cidr_size(cidr).unwrap_or(0) as u32;
+            let size = cidr_size(&cidr).unwrap_or(0) as u32;
             Subnet {
                 subnet_arn: format!("arn:aws:ec2:{region}:{account}:subnet/{subnet_id}"),
                 subnet_id,
                 vpc_id: vpc_id.clone(),
                 region: region.to_string(),
                 owner_id: account.to_string(),
-                cidr_block: cidr.to_string(),
+                cidr_block: cidr,
                 availability_zone: zone.zone_name,
                 availability_zone_id: zone.zone_id,
                 available_ip_address_count: size.saturating_sub(RESERVED_ADDRESSES_PER_SUBNET),
@@ -405,7 +419,7 @@ mod tests {
 
     #[test]
     fn default_vpc_is_shaped_like_aws() {
-        let d = default_vpc("us-east-1", "123456789012", counter());
+        let d = default_vpc("us-east-1", "123456789012", DEFAULT_VPC_CIDR, counter());
         assert!(is_resource_id("vpc", &d.vpc.vpc_id));
         assert!(d.vpc.is_default && d.vpc.cidr_block == "172.31.0.0/16" && d.vpc.state == "available");
         assert!(d.vpc.dhcp_options_id.starts_with("dopt-"));
@@ -431,6 +445,17 @@ mod tests {
     }
 
     #[test]
+    fn default_subnets_are_the_first_two_twenties_of_a_sixteen() {
+        assert_eq!(default_subnet_cidrs("10.7.0.0/16").unwrap(), ["10.7.0.0/20", "10.7.16.0/20"]);
+        for bad in ["10.7.0.0/20", "10.7.1.0/16", "nonsense", "10.7.0.0", "300.1.0.0/16"] {
+            assert!(default_subnet_cidrs(bad).is_none(), "{bad}");
+        }
+        let d = default_vpc("us-east-1", "123456789012", "10.9.0.0/16", counter());
+        assert_eq!(d.vpc.cidr_block, "10.9.0.0/16");
+        assert_eq!(d.subnets[1].cidr_block, "10.9.16.0/20");
+    }
+
+    #[test]
     fn cidr_sizes() {
         assert_eq!(cidr_size("172.31.0.0/20"), Some(4096));
         assert_eq!(cidr_size("10.0.0.0/32"), Some(1));
@@ -440,7 +465,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_through_json() {
-        let d = default_vpc("us-east-1", "123456789012", counter());
+        let d = default_vpc("us-east-1", "123456789012", DEFAULT_VPC_CIDR, counter());
         let text = serde_json::to_string(&d.security_group).unwrap();
         assert!(text.contains("\"ipPermissionsEgress\""), "{text}");
         let back: SecurityGroup = serde_json::from_str(&text).unwrap();

@@ -8,7 +8,7 @@ mod server;
 mod table;
 
 use clap::{Parser, Subcommand};
-use commands::{api, clusters, images, task_definitions, ClientArgs, Context};
+use commands::{api, clusters, images, logs, node, task_definitions, ClientArgs, Context};
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
@@ -44,12 +44,32 @@ pub enum Command {
         #[command(subcommand)]
         command: task_definitions::Command,
     },
+    /// A task's container logs (reads DATA_DIR/agent/runtime/logs: run it on the server's host)
+    ///
+    /// Asks the server for the task's containers (DescribeTasks), then reads their log files directly under
+    /// DATA_DIR/agent/runtime/logs (--data-dir or SKIFF_DATA_DIR: the server's data directory), so it runs on
+    /// the server's host. With several containers each line starts with its awslogs stream name,
+    /// PREFIX/CONTAINER/TASK_ID (CONTAINER/TASK_ID without an awslogs-stream-prefix); stdout and stderr lines
+    /// both go to standard output. --output json prints one JSON object per line.
+    Logs {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: logs::LogsArgs,
+    },
     /// The node's image cache: pull, ls, rm (works on DATA_DIR/agent/images directly)
     Images {
         #[command(flatten)]
         store: images::StoreArgs,
         #[command(subcommand)]
         command: images::Command,
+    },
+    /// This host's side of the server: `skiff node reset` (works on DATA_DIR/agent directly)
+    Node {
+        #[command(flatten)]
+        args: node::NodeArgs,
+        #[command(subcommand)]
+        command: node::Command,
     },
     /// What this build serves: `skiff api operations`
     Api {
@@ -64,11 +84,16 @@ fn main() -> ExitCode {
         Command::Server(args) => server::run(args),
         Command::Api { command } => api::run(command),
         Command::Images { store, command } => images::run(store, command),
+        Command::Node { args, command } => node::run(args, command),
         Command::Clusters { client, command } => {
             run_client(&client, |ctx| async move { clusters::run(&ctx, command).await })
         }
         Command::TaskDefinitions { client, command } => {
             run_client(&client, |ctx| async move { task_definitions::run(&ctx, command).await })
+        }
+        Command::Logs { client, args } => {
+            let data_dir = client.data_dir.clone();
+            run_client(&client, |ctx| async move { logs::run(&ctx, &data_dir, args).await })
         }
     };
     match result {

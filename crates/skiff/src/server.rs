@@ -27,6 +27,30 @@ pub struct ServerArgs {
     /// The HOST[:PORT] clients push images to (repositoryUri); default: the bound address
     #[arg(long, env = "SKIFF_REGISTRY_HOST", value_name = "HOST[:PORT]")]
     pub registry_host: Option<String>,
+
+    /// The default VPC's block, an IPv4 /16 (tasks get addresses from its first two /20s); only used when
+    /// the region's default VPC is created (the first start with a data directory)
+    #[arg(long, env = "SKIFF_VPC_CIDR", default_value = skiff_model::vpc::DEFAULT_VPC_CIDR, value_name = "CIDR", value_parser = parse_vpc_cidr)]
+    pub vpc_cidr: String,
+
+    /// The OCI runtime that runs task containers: crun or runc
+    #[arg(long, env = "SKIFF_OCI_RUNTIME", default_value = "crun", value_name = "RUNTIME", value_parser = parse_oci_runtime)]
+    pub oci_runtime: skiff_agent::runtime::OciRuntime,
+}
+
+/// `crun` or `runc`.
+pub fn parse_oci_runtime(s: &str) -> Result<skiff_agent::runtime::OciRuntime, String> {
+    match s {
+        "crun" => Ok(skiff_agent::runtime::OciRuntime::Crun),
+        "runc" => Ok(skiff_agent::runtime::OciRuntime::Runc),
+        _ => Err(format!("OCI runtime {s:?} is not supported: use crun or runc")),
+    }
+}
+
+pub fn parse_vpc_cidr(s: &str) -> Result<String, String> {
+    skiff_model::vpc::default_subnet_cidrs(s)
+        .map(|_| s.to_string())
+        .ok_or_else(|| format!("VPC block {s:?} must be an IPv4 /16 such as 172.31.0.0/16"))
 }
 
 /// `HOST:PORT`: an IP address, or a name resolved once now (the first address wins).
@@ -58,6 +82,8 @@ pub fn config(args: ServerArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
         region: args.region,
         root_credentials: credentials::root_from_env(env)?,
         registry_host: args.registry_host,
+        vpc_cidr: args.vpc_cidr,
+        oci_runtime: args.oci_runtime,
     })
 }
 

@@ -24,7 +24,7 @@ pub mod media;
 mod pull;
 pub mod reference;
 mod registry;
-mod remove;
+pub(crate) mod remove;
 mod rootfs;
 pub mod unpack;
 

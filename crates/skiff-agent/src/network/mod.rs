@@ -177,6 +177,12 @@ impl Network {
         self.prepared(subnet, true).await.map(|_| ())
     }
 
+    /// Prepares the subnet unless this agent already did (cheap then): its bridge and gateway address exist
+    /// afterwards, so listeners can bind on the gateway.
+    pub async fn ensure_subnet(&self, subnet: &SubnetSpec) -> Result<()> {
+        self.prepared(subnet, false).await.map(|_| ())
+    }
+
     async fn prepared(&self, subnet: &SubnetSpec, force: bool) -> Result<PreparedSubnet> {
         let mut subnets = self.subnets.lock().await;
         if let Some(prepared) = subnets.get(&subnet.id) {
@@ -245,6 +251,16 @@ impl Network {
             apply_nat(&state_dir, &table)
         })
         .await
+    }
+
+    /// Tears down every prepared subnet (detach their tasks first): bridges, records, the nft table.
+    pub async fn teardown_all(&self) -> Result<()> {
+        let subnets_dir = records::subnets_dir(&self.config.state_dir);
+        let subnets: Vec<SubnetRecord> = blocking(move || records::read_all(&subnets_dir, false)).await?;
+        for record in subnets {
+            self.teardown_subnet(&record.subnet.id).await?;
+        }
+        Ok(())
     }
 
     /// The names of the links attached to a subnet's bridge (the host ends of its tasks' veths).
@@ -420,6 +436,13 @@ impl Network {
                 .await
             }
         }
+    }
+
+    /// The attachment of one task, if it has one (from its persisted record).
+    pub async fn attached(&self, task_id: &str) -> Result<Option<TaskNetwork>> {
+        names::validate_id("task id", task_id)?;
+        let path = self.task_dir(task_id).join(records::TASK_RECORD);
+        blocking(move || records::read_json(&path)).await
     }
 
     /// Every attached task, from the persisted records.

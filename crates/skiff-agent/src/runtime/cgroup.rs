@@ -355,6 +355,154 @@ fn rmdir_recursive(dir: &Path) -> Result<(), CgroupError> {
     Err(CgroupError::Remove { path: dir.to_path_buf(), source: last.unwrap_or_else(|| std::io::Error::other("busy")) })
 }
 
+/// A v1 memory limit at or above this is "unlimited" (the kernel reports `PAGE_COUNTER_MAX` pages).
+const V1_UNLIMITED: u64 = 1 << 62;
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    read_trimmed(path)?.parse().ok()
+}
+
+/// `key value` lines (memory.stat, cpu.stat, cpuacct.stat) as a map; lines that do not parse are skipped.
+fn read_flat_keyed(path: &Path) -> std::collections::BTreeMap<String, u64> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Memory charged to a cgroup now, bytes (v1 `memory.usage_in_bytes`, v2 `memory.current`).
+pub fn memory_usage_bytes(layout: &CgroupLayout, cgroups_path: &str) -> Result<u64, CgroupError> {
+    let file = match layout {
+        CgroupLayout::V1 { .. } => layout.dir("memory", cgroups_path).join("memory.usage_in_bytes"),
+        CgroupLayout::V2 { .. } => layout.dir("", cgroups_path).join("memory.current"),
+    };
+    let text = fs::read_to_string(&file).map_err(|e| CgroupError::Read { path: file.clone(), source: e })?;
+    text.trim().parse().map_err(|_| CgroupError::Parse { path: file })
+}
+
+/// The most memory the cgroup has been charged, bytes (v1 `memory.max_usage_in_bytes`, v2 `memory.peak`,
+/// which kernels before 5.19 lack): `None` when unavailable.
+pub fn memory_max_usage_bytes(layout: &CgroupLayout, cgroups_path: &str) -> Option<u64> {
+    match layout {
+        CgroupLayout::V1 { .. } => read_u64(&layout.dir("memory", cgroups_path).join("memory.max_usage_in_bytes")),
+        CgroupLayout::V2 { .. } => read_u64(&layout.dir("", cgroups_path).join("memory.peak")),
+    }
+}
+
+/// The cgroup's own memory limit, bytes (v1 `memory.limit_in_bytes`, v2 `memory.max`): `None` when it is
+/// unlimited or unreadable.
+pub fn memory_limit_bytes(layout: &CgroupLayout, cgroups_path: &str) -> Option<u64> {
+    match layout {
+        CgroupLayout::V1 { .. } => {
+            read_u64(&layout.dir("memory", cgroups_path).join("memory.limit_in_bytes")).filter(|v| *v < V1_UNLIMITED)
+        }
+        CgroupLayout::V2 { .. } => read_u64(&layout.dir("", cgroups_path).join("memory.max")),
+    }
+}
+
+/// The limit that binds a cgroup: the smallest memory limit on it and its ancestors (`/skiff/t/c`,
+/// `/skiff/t`, `/skiff`), `None` when none of them is limited.
+pub fn effective_memory_limit_bytes(layout: &CgroupLayout, cgroups_path: &str) -> Option<u64> {
+    let mut path = cgroups_path.trim_end_matches('/').to_string();
+    let mut limit: Option<u64> = None;
+    while !path.trim_start_matches('/').is_empty() {
+        if let Some(l) = memory_limit_bytes(layout, &path) {
+            limit = Some(limit.map_or(l, |m| m.min(l)));
+        }
+        path.truncate(path.rfind('/').unwrap_or(0));
+    }
+    limit
+}
+
+/// The cgroup's `memory.stat` (v1 and v2 name different counters; both are returned as the kernel names
+/// them). Empty when unreadable.
+pub fn memory_stat(layout: &CgroupLayout, cgroups_path: &str) -> std::collections::BTreeMap<String, u64> {
+    read_flat_keyed(&layout.dir("memory", cgroups_path).join("memory.stat"))
+}
+
+/// Tasks (processes and threads) in the cgroup now (`pids.current`); `None` when unavailable.
+pub fn pids_current(layout: &CgroupLayout, cgroups_path: &str) -> Option<u64> {
+    read_u64(&layout.dir("pids", cgroups_path).join("pids.current"))
+}
+
+/// The process ids in the cgroup itself (`cgroup.procs`; on v1 from the first controller that has it).
+pub fn procs(layout: &CgroupLayout, cgroups_path: &str) -> Vec<u32> {
+    let candidates: Vec<PathBuf> = match layout {
+        CgroupLayout::V1 { .. } => ["pids", "memory", "cpuacct", "cpu"]
+            .iter()
+            .map(|c| layout.dir(c, cgroups_path).join("cgroup.procs"))
+            .collect(),
+        CgroupLayout::V2 { .. } => vec![layout.dir("", cgroups_path).join("cgroup.procs")],
+    };
+    candidates
+        .iter()
+        .find_map(|f| fs::read_to_string(f).ok())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// CPU time split into user and kernel mode, nanoseconds: v2 `cpu.stat` `user_usec`/`system_usec`, v1
+/// `cpuacct.stat` `user`/`system` (in USER_HZ ticks, 100 per second on Linux). `None` when unavailable.
+pub fn cpu_user_system_ns(layout: &CgroupLayout, cgroups_path: &str) -> Option<(u64, u64)> {
+    match layout {
+        CgroupLayout::V1 { .. } => {
+            let stat = read_flat_keyed(&layout.dir("cpuacct", cgroups_path).join("cpuacct.stat"));
+            Some((stat.get("user")? * 10_000_000, stat.get("system")? * 10_000_000))
+        }
+        CgroupLayout::V2 { .. } => {
+            let stat = read_flat_keyed(&layout.dir("", cgroups_path).join("cpu.stat"));
+            Some((stat.get("user_usec")? * 1000, stat.get("system_usec")? * 1000))
+        }
+    }
+}
+
+/// Per-CPU usage, nanoseconds (v1 `cpuacct.usage_percpu`; v2 has no per-CPU accounting: `None`).
+pub fn cpu_usage_percpu_ns(layout: &CgroupLayout, cgroups_path: &str) -> Option<Vec<u64>> {
+    match layout {
+        CgroupLayout::V1 { .. } => {
+            let text = read_trimmed(&layout.dir("cpuacct", cgroups_path).join("cpuacct.usage_percpu"))?;
+            text.split_whitespace().map(|v| v.parse().ok()).collect()
+        }
+        CgroupLayout::V2 { .. } => None,
+    }
+}
+
+/// CFS bandwidth throttling of a cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuThrottling {
+    /// Enforcement periods elapsed.
+    pub periods: u64,
+    /// Periods in which the cgroup was throttled.
+    pub throttled_periods: u64,
+    /// Total time throttled, nanoseconds.
+    pub throttled_time_ns: u64,
+}
+
+/// Throttling counters (v1 `cpu.stat` `nr_periods`/`nr_throttled`/`throttled_time`, v2 `cpu.stat`
+/// `nr_periods`/`nr_throttled`/`throttled_usec`); `None` when unavailable.
+pub fn cpu_throttling(layout: &CgroupLayout, cgroups_path: &str) -> Option<CpuThrottling> {
+    let stat = read_flat_keyed(&layout.dir("cpu", cgroups_path).join("cpu.stat"));
+    let throttled_time_ns = match layout {
+        CgroupLayout::V1 { .. } => *stat.get("throttled_time")?,
+        CgroupLayout::V2 { .. } => stat.get("throttled_usec")? * 1000,
+    };
+    Some(CpuThrottling {
+        periods: *stat.get("nr_periods")?,
+        throttled_periods: *stat.get("nr_throttled")?,
+        throttled_time_ns,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -673,6 +673,35 @@ impl Runtime {
         Ok(out)
     }
 
+    /// Runs `args` inside the running container (`crun exec`: its namespaces, cgroup, user and environment),
+    /// as a health check does. `None` when it did not finish within `timeout` (it is then killed).
+    pub async fn exec(&self, id: &str, args: &[String], timeout: Duration) -> Result<Option<i32>, RuntimeError> {
+        let runtime = self.config.runtime_path();
+        let mut child = tokio::process::Command::new(&runtime)
+            .arg("--root")
+            .arg(&self.config.crun_root)
+            .arg("exec")
+            .arg(id)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io_err(&runtime))?;
+        match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(status)) => {
+                use std::os::unix::process::ExitStatusExt;
+                Ok(Some(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))))
+            }
+            Ok(Err(e)) => Err(RuntimeError::Io { path: runtime, source: e }),
+            Err(_) => {
+                let _ = child.kill().await;
+                Ok(None)
+            }
+        }
+    }
+
     /// A reader over the container's log from its beginning; call [`LogReader::follow`] to tail it.
     pub fn logs(&self, id: &str) -> LogReader {
         LogReader::open(self.log_path(id))

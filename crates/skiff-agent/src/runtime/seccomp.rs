@@ -19,6 +19,16 @@ use oci_spec::runtime::{
 use super::SpecError;
 
 const EPERM: u32 = 1;
+
+/// btrfs ioctls that create subvolumes and snapshots (`_IOW(0x94, 1|14|23|24, …)`): any user may call them,
+/// and a subvolume made inside a task's scratch volume would escape the task's ephemeral-storage quota
+/// (crates/skiff-agent/src/storage). Refused with EPERM whatever the capabilities.
+pub const BTRFS_SUBVOLUME_IOCTLS: [u64; 4] = [
+    0x5000_9401, // BTRFS_IOC_SNAP_CREATE
+    0x5000_940e, // BTRFS_IOC_SUBVOL_CREATE
+    0x5000_9417, // BTRFS_IOC_SNAP_CREATE_V2
+    0x5000_9418, // BTRFS_IOC_SUBVOL_CREATE_V2
+];
 const ENOSYS: u32 = 38;
 
 /// (capability that re-allows the group, or `None` for never; syscalls). Names valid on x86_64 and aarch64.
@@ -118,6 +128,20 @@ pub fn default_profile(caps: &HashSet<Capability>) -> Result<LinuxSeccomp, SpecE
         .action(LinuxSeccompAction::ScmpActErrno)
         .errno_ret(EPERM)
         .build()?];
+    for request in BTRFS_SUBVOLUME_IOCTLS {
+        syscalls.push(
+            LinuxSyscallBuilder::default()
+                .names(vec!["ioctl".to_string()])
+                .action(LinuxSeccompAction::ScmpActErrno)
+                .errno_ret(EPERM)
+                .args(vec![LinuxSeccompArgBuilder::default()
+                    .index(1usize)
+                    .value(request)
+                    .op(LinuxSeccompOperator::ScmpCmpEq)
+                    .build()?])
+                .build()?,
+        );
+    }
     if !has("SYS_ADMIN") {
         for flag in CLONE_NAMESPACE_FLAGS {
             syscalls.push(
@@ -188,6 +212,12 @@ mod tests {
         let caps = super::super::bundle::effective_capabilities(&["SYS_ADMIN".into()], &[]).expect("caps");
         let p = default_profile(&caps).expect("profile");
         assert!(!names(&p).iter().any(|x| x == "mount"));
-        assert_eq!(p.syscalls().as_ref().expect("rules").len(), 1, "no clone rules with SYS_ADMIN");
+        let rules = p.syscalls().as_ref().expect("rules");
+        assert!(!rules.iter().any(|r| r.names() == &vec!["clone".to_string()]), "no clone rules with SYS_ADMIN");
+        assert_eq!(
+            rules.iter().filter(|r| r.names() == &vec!["ioctl".to_string()]).count(),
+            4,
+            "btrfs ioctls stay refused"
+        );
     }
 }

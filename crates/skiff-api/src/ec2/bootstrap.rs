@@ -20,14 +20,19 @@ fn random_id_bytes() -> IdBytes {
     bytes
 }
 
-/// Creates the default VPC of `scope.region` unless it exists; returns its record either way.
-pub async fn ensure_default_vpc(store: &dyn Store, scope: &ArnScope) -> Result<DefaultVpcRecord, ApiError> {
+/// Creates the default VPC of `scope.region` (block `vpc_cidr`, a /16) unless it exists; returns its record
+/// either way.
+pub async fn ensure_default_vpc(
+    store: &dyn Store,
+    scope: &ArnScope,
+    vpc_cidr: &str,
+) -> Result<DefaultVpcRecord, ApiError> {
     let marker = keys::default_vpc(&scope.region);
     for _ in 0..8 {
         if let Some((existing, _)) = records::load::<DefaultVpcRecord>(store, &marker).await? {
             return Ok(existing);
         }
-        let made = default_vpc(&scope.region, &scope.account, random_id_bytes);
+        let made = default_vpc(&scope.region, &scope.account, vpc_cidr, random_id_bytes);
         let mut txn = Txn::new().when(&marker, 0).put(&marker, records::encode(&made.record)?);
         let vpc_key = keys::vpc(&made.vpc.vpc_id);
         txn = txn.when(&vpc_key, 0).put(vpc_key, records::encode(&made.vpc)?);
@@ -58,7 +63,7 @@ pub async fn ensure_default_vpc(store: &dyn Store, scope: &ArnScope) -> Result<D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use skiff_model::vpc::{SecurityGroup, Subnet, Vpc};
+    use skiff_model::vpc::{SecurityGroup, Subnet, Vpc, DEFAULT_VPC_CIDR};
     use std::sync::Arc;
 
     fn scope() -> ArnScope {
@@ -72,14 +77,14 @@ mod tests {
         // Concurrent starts: exactly one default VPC.
         let runs = (0..6).map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { ensure_default_vpc(store.as_ref(), &scope()).await.unwrap() })
+            tokio::spawn(async move { ensure_default_vpc(store.as_ref(), &scope(), DEFAULT_VPC_CIDR).await.unwrap() })
         });
         let mut got = Vec::new();
         for r in runs {
             got.push(r.await.unwrap());
         }
         assert!(got.windows(2).all(|w| w[0] == w[1]), "{got:?}");
-        let again = ensure_default_vpc(store.as_ref(), &scope()).await.unwrap();
+        let again = ensure_default_vpc(store.as_ref(), &scope(), DEFAULT_VPC_CIDR).await.unwrap();
         assert_eq!(again, got[0]);
         let vpcs = records::load_all::<Vpc>(store.as_ref(), keys::VPCS).await.unwrap();
         let subnets = records::load_all::<Subnet>(store.as_ref(), keys::SUBNETS).await.unwrap();
@@ -89,7 +94,7 @@ mod tests {
 
         // Another region gets its own.
         let other = ArnScope { region: "eu-west-1".into(), account: "123456789012".into() };
-        let eu = ensure_default_vpc(store.as_ref(), &other).await.unwrap();
+        let eu = ensure_default_vpc(store.as_ref(), &other, DEFAULT_VPC_CIDR).await.unwrap();
         assert_ne!(eu.vpc_id, again.vpc_id);
     }
 }

@@ -480,7 +480,7 @@ mod tests {
             store.clone(),
         )
         .unwrap();
-        ensure_default_vpc(store.as_ref(), &scope).await.unwrap();
+        ensure_default_vpc(store.as_ref(), &scope, skiff_model::vpc::DEFAULT_VPC_CIDR).await.unwrap();
         let state = Arc::new(AppState {
             store,
             scope,
@@ -488,6 +488,8 @@ mod tests {
             registry,
             registry_tokens: crate::registry_auth::TokenKey::load_or_generate(dir.path()).unwrap(),
             registry_hosts: hosts,
+            task_wake: Default::default(),
+            cluster_gate: Default::default(),
         });
         let caller = Caller {
             access_key_id: "AKIA".into(),

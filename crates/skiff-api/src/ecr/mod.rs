@@ -238,6 +238,8 @@ pub(crate) mod testing {
             registry,
             registry_tokens: crate::registry_auth::TokenKey::load_or_generate(dir.path()).unwrap(),
             registry_hosts: hosts,
+            task_wake: Default::default(),
+            cluster_gate: Default::default(),
         });
         let caller = Caller {
             access_key_id: "AKIDTEST".into(),

@@ -10,6 +10,7 @@ use skiff_model::cluster::{
     ClusterServiceConnectDefaults, ClusterServiceConnectDefaultsRequest, ClusterSetting,
 };
 use skiff_model::tag::{validate_tags, Tag};
+use skiff_model::task::PENDING_STATUSES;
 use skiff_proto::arn::Arn;
 use skiff_proto::ApiError;
 use skiff_store::{Store, Txn, TxnOutcome};
@@ -38,13 +39,27 @@ pub fn cluster_name(ctx: &Ctx, identifier: Option<&str>) -> Result<String, ApiEr
     Ok(id.to_string())
 }
 
-/// Tasks and services of a cluster, counted from their records.
+/// lastStatus of each task of a cluster (`TaskRecord`s: the task as described under `task`).
+async fn task_statuses(store: &dyn Store, name: &str) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct LastStatus {
+        last_status: String,
+    }
+    #[derive(Deserialize)]
+    struct Record {
+        task: LastStatus,
+    }
+    Ok(load_all::<Record>(store, &keys::tasks_of(name)).await?.into_iter().map(|(_, r)| r.task.last_status).collect())
+}
+
+/// Tasks and services of a cluster, counted from their records: running tasks are those whose lastStatus
+/// is RUNNING, pending ones PROVISIONING, PENDING or ACTIVATING (as ECS counts them).
 async fn counts(store: &dyn Store, name: &str) -> Result<ClusterCounts, ApiError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Status {
         status: Option<String>,
-        last_status: Option<String>,
     }
     let mut c = ClusterCounts::default();
     for (_, s) in load_all::<Status>(store, &keys::services_of(name)).await? {
@@ -54,11 +69,11 @@ async fn counts(store: &dyn Store, name: &str) -> Result<ClusterCounts, ApiError
             _ => {}
         }
     }
-    for (_, t) in load_all::<Status>(store, &keys::tasks_of(name)).await? {
-        match t.last_status.as_deref() {
-            Some("RUNNING") => c.running_tasks += 1,
-            Some("STOPPED") | None => {}
-            Some(_) => c.pending_tasks += 1,
+    for status in task_statuses(store, name).await? {
+        if status == "RUNNING" {
+            c.running_tasks += 1;
+        } else if PENDING_STATUSES.contains(&status.as_str()) {
+            c.pending_tasks += 1;
         }
     }
     Ok(c)
@@ -310,6 +325,8 @@ pub struct DeleteClusterRequest {
 pub async fn delete_cluster(ctx: &Ctx, req: DeleteClusterRequest) -> Result<ClusterResponse, ApiError> {
     let name = cluster_name(ctx, Some(&req.cluster))?;
     let key = keys::cluster(&name);
+    // No RunTask commits between the count below and the delete (RunTask holds the read side).
+    let _gate = ctx.state.cluster_gate.write().await;
     loop {
         let (mut record, rev) = match load::<ClusterRecord>(ctx.store(), &key).await? {
             Some((c, rev)) if c.status == "ACTIVE" => (c, rev),
@@ -322,7 +339,9 @@ pub async fn delete_cluster(ctx: &Ctx, req: DeleteClusterRequest) -> Result<Clus
                 "The Cluster cannot be deleted while Services are active.",
             ));
         }
-        if c.running_tasks + c.pending_tasks > 0 {
+        // Any task not yet STOPPED (also one DEACTIVATING, STOPPING or DEPROVISIONING) keeps the cluster.
+        let active_tasks = task_statuses(ctx.store(), &name).await?.iter().filter(|s| *s != "STOPPED").count();
+        if active_tasks > 0 {
             return Err(ApiError::client(
                 "ClusterContainsTasksException",
                 "The Cluster cannot be deleted while Tasks are active.",

@@ -1,9 +1,10 @@
-//! ECS (AWS JSON 1.1): clusters, task definitions and tags. Each submodule holds the typed input and
+//! ECS (AWS JSON 1.1): clusters, task definitions, tasks and tags. Each submodule holds the typed input and
 //! output of its operations and the handlers; records live in the store under `ecs/…` keys.
 
 pub mod clusters;
 pub mod tags;
 pub mod task_definitions;
+pub mod tasks;
 
 use skiff_proto::ApiError;
 

@@ -4,6 +4,8 @@
 pub mod api;
 pub mod clusters;
 pub mod images;
+pub mod logs;
+pub mod node;
 pub mod task_definitions;
 
 use crate::credentials;

@@ -1,0 +1,377 @@
+//! Tasks: what runs a whole ECS task on this node — its network, its images, its cgroup, its containers in
+//! `dependsOn` order, their health checks, its end and its cleanup — and reports what it observes.
+//!
+//! [`Agent::start`] takes a [`TaskSpec`] (everything decided: images, resolved definitions, overrides,
+//! limits, subnet) and returns a [`TaskHandle`]: a `watch` of [`TaskReport`]s (lastStatus with the ECS
+//! timestamps, per-container status, exit codes and reasons, health) and a way to ask the task to stop. The
+//! agent never touches the store: the caller turns reports into task records.
+//!
+//! Every step is idempotent and keyed by the task id, so a restarted agent given the same spec picks the task
+//! up where it is (network adopted, running containers adopted, exited ones' codes collected) and
+//! [`Agent::cleanup`] removes whatever exists for a task id — containers, overlay mounts, the cgroup, the
+//! network attachment, the task directory — after a crash at any point.
+
+mod run;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::images::{CredentialProvider, ImageStore, ImageStoreConfig, ImageStoreError};
+use crate::network::{Network, NetworkConfig, NetworkError, SubnetSpec, TaskNetwork};
+use crate::runtime::{
+    ContainerDefinitionInput, ContainerOverrideInput, HostLimits, Runtime, RuntimeConfig, RuntimeError,
+};
+use crate::storage::{StorageConfig, StorageError, TaskStorage};
+
+/// `dependsOn` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Condition {
+    Start,
+    Complete,
+    Success,
+    Healthy,
+}
+
+impl Condition {
+    /// From the ECS wire value (`START`, `COMPLETE`, `SUCCESS`, `HEALTHY`).
+    pub fn from_wire(s: &str) -> Option<Condition> {
+        Some(match s {
+            "START" => Condition::Start,
+            "COMPLETE" => Condition::Complete,
+            "SUCCESS" => Condition::Success,
+            "HEALTHY" => Condition::Healthy,
+            _ => return None,
+        })
+    }
+}
+
+/// A container's health check, with ECS's defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckPlan {
+    /// What runs inside the container (`CMD-SHELL x` → `/bin/sh -c x`, `CMD a b` → `a b`).
+    pub args: Vec<String>,
+    pub interval: std::time::Duration,
+    pub timeout: std::time::Duration,
+    pub retries: u32,
+    pub start_period: std::time::Duration,
+}
+
+impl HealthCheckPlan {
+    /// From an ECS `healthCheck` (defaults: interval 30 s, timeout 5 s, retries 3, no start period).
+    pub fn from_model(h: &skiff_model::task_definition::HealthCheck) -> Option<HealthCheckPlan> {
+        let secs =
+            |v: Option<i32>, default: u64| std::time::Duration::from_secs(v.map_or(default, |n| n.max(0) as u64));
+        let args = match h.command.split_first() {
+            Some((kind, rest)) if kind == "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), rest.join(" ")],
+            Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
+            Some((kind, _)) if kind == "NONE" => return None,
+            _ => h.command.clone(),
+        };
+        if args.is_empty() {
+            return None;
+        }
+        Some(HealthCheckPlan {
+            args,
+            interval: secs(h.interval, 30),
+            timeout: secs(h.timeout, 5),
+            retries: h.retries.map_or(3, |n| n.max(1) as u32),
+            start_period: secs(h.start_period, 0),
+        })
+    }
+}
+
+/// A mount of a task volume into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    pub volume: String,
+    pub container_path: String,
+    pub read_only: bool,
+}
+
+/// One container of a task, decided.
+#[derive(Debug, Clone)]
+pub struct ContainerPlan {
+    /// The image reference to pull (registry host already mapped).
+    pub image: String,
+    pub definition: ContainerDefinitionInput,
+    pub overrides: ContainerOverrideInput,
+    pub essential: bool,
+    pub depends_on: Vec<(String, Condition)>,
+    pub health_check: Option<HealthCheckPlan>,
+    pub mount_points: Vec<MountPlan>,
+    /// (source container, read only).
+    pub volumes_from: Vec<(String, bool)>,
+}
+
+impl ContainerPlan {
+    pub fn name(&self) -> &str {
+        &self.definition.name
+    }
+}
+
+/// Builds a container's `ECS_CONTAINER_METADATA_URI_V4` once the task's gateway is known.
+pub type MetadataUri = Arc<dyn Fn(Ipv4Addr, &str) -> String + Send + Sync>;
+
+/// A whole task, decided: the agent only carries it out.
+#[derive(Clone)]
+pub struct TaskSpec {
+    /// 32 lowercase hex digits (the last part of the task ARN).
+    pub task_id: String,
+    pub subnet: SubnetSpec,
+    pub region: String,
+    /// Task CPU units (1024 = one core) and memory MiB: the task cgroup's limits.
+    pub cpu_units: u64,
+    pub memory_mib: u64,
+    pub pids_max: Option<u64>,
+    /// The task's ephemeral storage (writable layers and scratch volumes together), bytes.
+    pub ephemeral_storage_bytes: u64,
+    /// Task volumes without a host path (per-task scratch directories).
+    pub volumes: Vec<String>,
+    pub containers: Vec<ContainerPlan>,
+    pub metadata_uri: Option<MetadataUri>,
+    pub credentials: Arc<dyn CredentialProvider>,
+}
+
+/// A request to end a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopRequest {
+    pub reason: String,
+}
+
+/// What the agent observed of one container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerReport {
+    pub name: String,
+    /// PENDING, RUNNING, STOPPED.
+    pub last_status: &'static str,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    /// HEALTHY, UNHEALTHY, UNKNOWN (only for containers with a health check).
+    pub health_status: Option<&'static str>,
+    pub runtime_id: Option<String>,
+    pub image_digest: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// What the agent observed of a task. Timestamps are Unix milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskReport {
+    /// PROVISIONING … STOPPED (DESIGN.md §4).
+    pub last_status: &'static str,
+    pub network: Option<TaskNetwork>,
+    /// The task's hostname (`ip-a-b-c-d.…`), also its private DNS name.
+    pub hostname: Option<String>,
+    pub connectivity_at: Option<i64>,
+    pub pull_started_at: Option<i64>,
+    pub pull_stopped_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub stopping_at: Option<i64>,
+    pub execution_stopped_at: Option<i64>,
+    pub stopped_at: Option<i64>,
+    pub containers: Vec<ContainerReport>,
+    pub health_status: Option<&'static str>,
+    /// Set when the task ended by itself (failure to start, essential container exited).
+    pub stop_code: Option<&'static str>,
+    pub stopped_reason: Option<String>,
+}
+
+/// A started task: its reports, and the way to stop it.
+pub struct TaskHandle {
+    pub reports: watch::Receiver<TaskReport>,
+    stop: watch::Sender<Option<StopRequest>>,
+}
+
+impl TaskHandle {
+    /// Asks the task to stop (SIGTERM or the image's STOPSIGNAL, SIGKILL after stopTimeout). Idempotent.
+    pub fn stop(&self, reason: &str) {
+        self.stop.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(StopRequest { reason: reason.to_string() });
+            true
+        });
+    }
+}
+
+/// Errors opening the agent or cleaning a task up.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Images(#[from] ImageStoreError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{op} {}: {source}", path.display())]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+/// Where the agent keeps everything, and how it runs containers.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// `DATA_DIR/agent`: `images/`, `network/`, `runtime/`, `storage/` (the tasks' directories).
+    pub root: PathBuf,
+    pub images: ImageStoreConfig,
+    pub network: NetworkConfig,
+    pub runtime: RuntimeConfig,
+    pub storage: StorageConfig,
+    /// Network namespaces kept ready so a task's attach only creates its veth and address.
+    pub warm_namespaces: usize,
+}
+
+impl AgentConfig {
+    pub fn new(root: impl Into<PathBuf>) -> AgentConfig {
+        let root = root.into();
+        AgentConfig {
+            images: ImageStoreConfig::new(root.join("images")),
+            network: NetworkConfig::new(root.join("network")),
+            runtime: RuntimeConfig::new(root.join("runtime")),
+            storage: StorageConfig::new(root.join("storage")),
+            warm_namespaces: 8,
+            root,
+        }
+    }
+}
+
+/// The node agent: image store, task networking, the container runtime and the tasks' size-limited
+/// directories, and the tasks it runs.
+pub struct Agent {
+    pub images: ImageStore,
+    pub network: Network,
+    pub runtime: Runtime,
+    /// Each task's directory (container bundles with their overlay upper layers, scratch volumes) is a
+    /// subvolume limited to the task's ephemeral storage.
+    pub storage: TaskStorage,
+    host: HostLimits,
+}
+
+impl Agent {
+    /// Prepares the host (cgroups, binaries), opens the three stores and adopts the network state of an
+    /// earlier run (bridges and NAT re-created; interrupted attaches finished).
+    pub async fn open(config: AgentConfig) -> Result<Arc<Agent>, AgentError> {
+        crate::runtime::prepare_host(&config.runtime)?;
+        let runtime = Runtime::open(config.runtime)?;
+        let images = ImageStore::open(config.images)?;
+        let network = Network::open(config.network).await?;
+        network.adopt().await?;
+        let storage_dir = config.storage.state_dir.clone();
+        std::fs::create_dir_all(&storage_dir).map_err(|e| AgentError::Io {
+            op: "create",
+            path: storage_dir.clone(),
+            source: e,
+        })?;
+        // Bundles need absolute root paths (DESIGN.md §5), whatever the data directory was given as.
+        let mut storage_config = config.storage;
+        storage_config.state_dir = std::fs::canonicalize(&storage_dir).map_err(|e| AgentError::Io {
+            op: "resolve",
+            path: storage_dir,
+            source: e,
+        })?;
+        let storage = tokio::task::spawn_blocking(move || TaskStorage::open(storage_config)).await.map_err(|e| {
+            AgentError::Io { op: "open", path: PathBuf::from("storage"), source: std::io::Error::other(e) }
+        })??;
+        let agent = Arc::new(Agent { images, network, runtime, storage, host: HostLimits::detect() });
+        if config.warm_namespaces > 0 {
+            let warm = agent.clone();
+            tokio::spawn(async move {
+                if let Err(e) = warm.network.warm(config.warm_namespaces).await {
+                    tracing::warn!(error = %e, "warming the network namespace pool failed");
+                }
+            });
+        }
+        Ok(agent)
+    }
+
+    fn task_dir(&self, task_id: &str) -> PathBuf {
+        self.storage.path(task_id).unwrap_or_else(|_| self.storage.mount_point().join("invalid-task-id"))
+    }
+
+    /// Starts (or, after a restart, resumes) a task in the background.
+    pub fn start(self: &Arc<Self>, spec: TaskSpec) -> TaskHandle {
+        let (report_tx, reports) = watch::channel(run::initial_report(&spec));
+        let (stop, stop_rx) = watch::channel(None);
+        let agent = self.clone();
+        tokio::spawn(async move { run::run(agent, spec, report_tx, stop_rx).await });
+        TaskHandle { reports, stop }
+    }
+
+    /// Task ids that have something on this node (a task directory, a container, a network attachment).
+    pub async fn known_tasks(&self) -> Result<Vec<String>, AgentError> {
+        let mut ids: std::collections::BTreeSet<String> = self.storage.list()?.into_iter().collect();
+        for h in self.runtime.adopt()? {
+            if let Some((task, _)) = h.id.rsplit_once('-') {
+                ids.insert(task.to_string());
+            }
+        }
+        for n in self.network.list_attached().await? {
+            ids.insert(n.task_id);
+        }
+        Ok(ids.into_iter().filter(|id| crate::runtime::cgroup::valid_name(id)).collect())
+    }
+
+    /// Removes everything of a task on this node (idempotent; safe after a crash at any point): its
+    /// containers (killed if still running), overlay mounts, cgroup, network attachment and directory.
+    /// Container logs stay until [`Agent::remove_logs`].
+    pub async fn cleanup(&self, task_id: &str) -> Result<(), AgentError> {
+        run::cleanup(self, task_id).await
+    }
+
+    /// Removes everything the agent holds on the host for this data directory: every task's containers,
+    /// mounts, cgroup, network attachment and directory, then the subnets' bridges, the nft table and the
+    /// storage filesystem's mount (detached lazily: freed when this process exits). Images and logs stay.
+    /// Returns how many tasks were removed. The agent is unusable afterwards.
+    pub async fn reset(&self) -> Result<usize, AgentError> {
+        let tasks = self.known_tasks().await?;
+        for id in &tasks {
+            self.cleanup(id).await?;
+        }
+        self.network.teardown_all().await?;
+        self.storage.detach_node()?;
+        Ok(tasks.len())
+    }
+
+    /// The container ids of a task (`<task-id>-<index>`), from the runtime's state.
+    pub fn containers_of(&self, task_id: &str) -> Result<Vec<String>, AgentError> {
+        let prefix = format!("{task_id}-");
+        Ok(self.runtime.adopt()?.into_iter().map(|h| h.id).filter(|id| id.starts_with(&prefix)).collect())
+    }
+
+    /// Removes the logs of a task's containers (when its record is gone).
+    pub fn remove_logs(&self, task_id: &str) -> Result<(), AgentError> {
+        let dir = &self.runtime.config().log_dir;
+        let prefix = format!("{task_id}-");
+        for e in
+            std::fs::read_dir(dir).map_err(|e| AgentError::Io { op: "read", path: dir.clone(), source: e })?.flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.ends_with(".log") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The runtime id of container `index` of a task.
+pub fn container_id(task_id: &str, index: usize) -> String {
+    format!("{task_id}-{index}")
+}
+
+/// The Fargate-style hostname of a task address: `ip-10-0-1-23.ec2.internal` in us-east-1,
+/// `ip-10-0-1-23.REGION.compute.internal` elsewhere.
+pub fn private_dns_name(ip: Ipv4Addr, region: &str) -> String {
+    let dashed = ip.to_string().replace('.', "-");
+    if region == "us-east-1" {
+        format!("ip-{dashed}.ec2.internal")
+    } else {
+        format!("ip-{dashed}.{region}.compute.internal")
+    }
+}

@@ -1,0 +1,634 @@
+//! Carrying a task out: PROVISIONING (network) → PENDING (pull) → ACTIVATING (cgroup, volumes, containers in
+//! `dependsOn` order) → RUNNING (watch exits and health) → STOPPING (stop signal, SIGKILL after stopTimeout)
+//! → DEPROVISIONING (containers, mounts, cgroup, network removed) → STOPPED.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::{
+    container_id, private_dns_name, Agent, AgentError, Condition, ContainerPlan, ContainerReport, StopRequest,
+    TaskReport, TaskSpec,
+};
+use crate::images::{Image, NoProgress, Rootfs};
+use crate::network::TaskNetwork;
+use crate::runtime::cgroup::{valid_name, TaskCgroup};
+use crate::runtime::spec::{libc_sig, parse_signal, DEFAULT_STOP_TIMEOUT, MAX_STOP_TIMEOUT};
+use crate::runtime::{
+    build_oci_spec, resolve_container, BindMount, BundleOptions, ContainerState, ImageConfig, TaskContext, TaskLimits,
+};
+use skiff_model::task::{stop_code, OOM_REASON};
+
+/// How often running containers are looked at.
+const POLL: Duration = Duration::from_millis(100);
+/// How often a task waiting on `dependsOn` looks again.
+const DEPENDENCY_POLL: Duration = Duration::from_millis(20);
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub(super) fn initial_report(spec: &TaskSpec) -> TaskReport {
+    TaskReport {
+        last_status: "PROVISIONING",
+        containers: spec
+            .containers
+            .iter()
+            .map(|c| ContainerReport {
+                name: c.name().to_string(),
+                last_status: "PENDING",
+                health_status: c.health_check.as_ref().map(|_| "UNKNOWN"),
+                ..Default::default()
+            })
+            .collect(),
+        health_status: Some("UNKNOWN"),
+        ..Default::default()
+    }
+}
+
+/// Why a task ends.
+enum End {
+    Requested,
+    Failed { code: &'static str, reason: String },
+}
+
+/// One container while the task runs.
+#[derive(Default)]
+struct Slot {
+    image: Option<Image>,
+    rootfs: Option<Rootfs>,
+    /// Created (started or adopted).
+    started: bool,
+    finished: bool,
+    stop_signal: i32,
+    stop_timeout: Duration,
+    health: Option<tokio::task::JoinHandle<()>>,
+}
+
+struct Run {
+    agent: Arc<Agent>,
+    spec: TaskSpec,
+    tx: watch::Sender<TaskReport>,
+    stop: watch::Receiver<Option<StopRequest>>,
+    report: TaskReport,
+    dir: PathBuf,
+    slots: Vec<Slot>,
+    health: Arc<Mutex<Vec<Option<&'static str>>>>,
+    cgroup: Option<TaskCgroup>,
+}
+
+pub(super) async fn run(
+    agent: Arc<Agent>,
+    spec: TaskSpec,
+    tx: watch::Sender<TaskReport>,
+    stop: watch::Receiver<Option<StopRequest>>,
+) {
+    let report = tx.borrow().clone();
+    let n = spec.containers.len();
+    let mut run = Run {
+        dir: agent.task_dir(&spec.task_id),
+        health: Arc::new(Mutex::new(report.containers.iter().map(|c| c.health_status).collect())),
+        slots: (0..n).map(|_| Slot::default()).collect(),
+        agent,
+        spec,
+        tx,
+        stop,
+        report,
+        cgroup: None,
+    };
+    let end = run.provision_and_run().await;
+    run.finish(end).await;
+}
+
+/// Resolves when a stop is requested (never, if nobody can ask any more).
+async fn stop_requested(rx: &mut watch::Receiver<Option<StopRequest>>) {
+    loop {
+        if rx.borrow_and_update().is_some() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn cannot_start(message: impl std::fmt::Display) -> String {
+    let m = message.to_string();
+    if m.starts_with("CannotStartContainerError") {
+        m
+    } else {
+        format!("CannotStartContainerError: {m}")
+    }
+}
+
+impl Run {
+    fn publish(&self) {
+        let report = self.report.clone();
+        self.tx.send_if_modified(|current| {
+            if *current == report {
+                return false;
+            }
+            *current = report;
+            true
+        });
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.borrow().is_some()
+    }
+
+    fn fail(&mut self, index: Option<usize>, reason: String) -> End {
+        if let Some(i) = index {
+            self.report.containers[i].reason = Some(reason.clone());
+        }
+        End::Failed { code: stop_code::TASK_FAILED_TO_START, reason }
+    }
+
+    async fn provision_and_run(&mut self) -> End {
+        // PROVISIONING: the task's directory, limited to its ephemeral storage, and its network (both adopted
+        // when an earlier run made them).
+        match self.agent.storage.create(&self.spec.task_id, self.spec.ephemeral_storage_bytes) {
+            Ok(_) | Err(crate::storage::StorageError::Exists(_)) => {}
+            Err(e) => {
+                return self
+                    .fail(None, format!("ResourceInitializationError: unable to create the task's storage: {e}"))
+            }
+        }
+        let network = match self.attach().await {
+            Ok(n) => n,
+            Err(e) => {
+                return self
+                    .fail(None, format!("ResourceInitializationError: unable to attach the task's network: {e}"))
+            }
+        };
+        let Some(network) = network else { return End::Requested };
+        let hostname = private_dns_name(network.ipv4, &self.spec.region);
+        let hosts =
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{hostname}\n", network.ipv4);
+        if let Err(e) = std::fs::write(&network.hosts_file, hosts) {
+            return self
+                .fail(None, format!("ResourceInitializationError: writing {}: {e}", network.hosts_file.display()));
+        }
+        self.report.hostname = Some(hostname);
+        self.report.network = Some(network);
+        self.report.connectivity_at = Some(now_ms());
+        self.report.last_status = "PENDING";
+        self.publish();
+
+        // PENDING: the images.
+        self.report.pull_started_at = Some(now_ms());
+        self.publish();
+        let agent = self.agent.clone();
+        let creds = self.spec.credentials.clone();
+        let pulls = futures_util::future::join_all(
+            self.spec.containers.iter().map(|c| agent.images.pull(&c.image, creds.as_ref(), &NoProgress)),
+        );
+        let mut stop = self.stop.clone();
+        let pulled = tokio::select! {
+            r = pulls => r,
+            () = stop_requested(&mut stop) => return End::Requested,
+        };
+        self.report.pull_stopped_at = Some(now_ms());
+        for (i, result) in pulled.into_iter().enumerate() {
+            match result {
+                Ok(image) => {
+                    self.report.containers[i].image_digest = Some(image.manifest_digest.clone());
+                    self.slots[i].image = Some(image);
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    return self.fail(Some(i), reason);
+                }
+            }
+        }
+        self.publish();
+
+        // ACTIVATING: cgroup, volumes, containers.
+        let limits = TaskLimits {
+            cpu_units: Some(self.spec.cpu_units),
+            memory_mib: Some(self.spec.memory_mib),
+            pids_max: self.spec.pids_max,
+        };
+        match self.agent.runtime.create_task_cgroup(&self.spec.task_id, limits) {
+            Ok(cg) => self.cgroup = Some(cg),
+            Err(e) => return self.fail(None, format!("ResourceInitializationError: {e}")),
+        }
+        for v in &self.spec.volumes {
+            let path = self.dir.join("volumes").join(v);
+            if !valid_name(v) {
+                return self.fail(None, format!("ResourceInitializationError: invalid volume name {v:?}"));
+            }
+            if let Err(e) = std::fs::create_dir_all(&path) {
+                return self.fail(None, format!("ResourceInitializationError: creating volume {v}: {e}"));
+            }
+        }
+        self.report.last_status = "ACTIVATING";
+        self.publish();
+        if let Some(end) = self.start_containers().await {
+            return end;
+        }
+
+        // RUNNING.
+        self.report.started_at = Some(now_ms());
+        self.report.last_status = "RUNNING";
+        self.publish();
+        loop {
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                () = stop_requested(&mut stop) => return End::Requested,
+                () = tokio::time::sleep(POLL) => {}
+            }
+            if let Some(end) = self.observe() {
+                return end;
+            }
+            self.publish();
+        }
+    }
+
+    /// The task's attachment: adopted if an earlier run made it, else a new one. `None`: stopped meanwhile.
+    async fn attach(&mut self) -> Result<Option<TaskNetwork>, AgentError> {
+        let id = self.spec.task_id.clone();
+        if let Some(n) = self.agent.network.attached(&id).await? {
+            return Ok(Some(n));
+        }
+        let mut stop = self.stop.clone();
+        let agent = self.agent.clone();
+        tokio::select! {
+            r = agent.network.attach(&id, &self.spec.subnet, "") => Ok(Some(r?)),
+            () = stop_requested(&mut stop) => Ok(None),
+        }
+    }
+
+    /// Starts every container once its dependencies allow; `Some` when the task must end instead.
+    async fn start_containers(&mut self) -> Option<End> {
+        loop {
+            if self.stopping() {
+                return Some(End::Requested);
+            }
+            if let Some(end) = self.observe() {
+                return Some(end);
+            }
+            let mut waiting = false;
+            for i in 0..self.slots.len() {
+                if self.slots[i].started || self.slots[i].finished {
+                    continue;
+                }
+                match self.dependencies(i) {
+                    Ok(true) => {
+                        if let Err(reason) = self.start_container(i).await {
+                            self.report.containers[i].last_status = "STOPPED";
+                            self.slots[i].finished = true;
+                            if self.spec.containers[i].essential {
+                                return Some(self.fail(Some(i), reason));
+                            }
+                            self.report.containers[i].reason = Some(reason);
+                        }
+                        self.publish();
+                    }
+                    Ok(false) => waiting = true,
+                    Err(reason) => {
+                        self.report.containers[i].last_status = "STOPPED";
+                        self.slots[i].finished = true;
+                        return Some(self.fail(Some(i), reason));
+                    }
+                }
+            }
+            if !waiting {
+                return None;
+            }
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                () = stop_requested(&mut stop) => return Some(End::Requested),
+                () = tokio::time::sleep(DEPENDENCY_POLL) => {}
+            }
+        }
+    }
+
+    /// Whether container `i` may start now; `Err` when it never can.
+    fn dependencies(&self, i: usize) -> Result<bool, String> {
+        let plan = &self.spec.containers[i];
+        for (dep, condition) in &plan.depends_on {
+            let Some(j) = self.spec.containers.iter().position(|c| c.name() == dep) else {
+                return Err(cannot_start(format!("container {}: dependency {dep} is not in the task", plan.name())));
+            };
+            let slot = &self.slots[j];
+            let r = &self.report.containers[j];
+            let never = |why: String| {
+                Err(cannot_start(format!(
+                    "container {} cannot start: dependency {dep} {why} (condition {condition:?})",
+                    plan.name()
+                )))
+            };
+            let ok = match condition {
+                Condition::Start => {
+                    if slot.finished && !slot.started && r.exit_code.is_none() {
+                        return never("failed to start".into());
+                    }
+                    slot.started
+                }
+                Condition::Complete => slot.finished,
+                Condition::Success => {
+                    if slot.finished && r.exit_code != Some(0) {
+                        return never(format!("exited with code {:?}", r.exit_code));
+                    }
+                    slot.finished
+                }
+                Condition::Healthy => {
+                    let h = self.health.lock().unwrap_or_else(|p| p.into_inner())[j];
+                    if h == Some("UNHEALTHY") || slot.finished {
+                        return never("did not become healthy".into());
+                    }
+                    h == Some("HEALTHY")
+                }
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn start_container(&mut self, i: usize) -> Result<(), String> {
+        let plan = self.spec.containers[i].clone();
+        let id = container_id(&self.spec.task_id, i);
+        let image = self.slots[i].image.clone().ok_or_else(|| cannot_start("the image was not pulled"))?;
+        let (signal, timeout) = stop_params(&plan, &image);
+        self.slots[i].stop_signal = signal;
+        self.slots[i].stop_timeout = timeout;
+        if self.agent.runtime.handle(&id).is_ok() {
+            // Resumed after an agent restart: the container exists already.
+            self.slots[i].started = true;
+            self.report.containers[i].runtime_id = Some(id.clone());
+            self.report.containers[i].last_status = "RUNNING";
+            self.start_health_check(i, &id);
+            return Ok(());
+        }
+        let name = plan.name().to_string();
+        if !valid_name(&name) {
+            return Err(cannot_start(format!("invalid container name {name:?}")));
+        }
+        let network = self.report.network.clone().ok_or_else(|| cannot_start("the task has no network"))?;
+        let cgroup = self.cgroup.clone().ok_or_else(|| cannot_start("the task has no cgroup"))?;
+        let bundle = self.dir.join("containers").join(&name);
+        std::fs::create_dir_all(&bundle).map_err(|e| cannot_start(format!("creating {}: {e}", bundle.display())))?;
+        let rootfs = self.agent.images.rootfs(&image, &bundle).await.map_err(cannot_start)?;
+        let ctx = TaskContext {
+            metadata_uri: self.spec.metadata_uri.as_ref().map(|f| f(network.gateway, &name)).unwrap_or_default(),
+            region: self.spec.region.clone(),
+            default_hostname: self.report.hostname.clone().unwrap_or_default(),
+        };
+        let cspec = resolve_container(
+            &ImageConfig::from(&image.config),
+            &plan.definition,
+            &plan.overrides,
+            &ctx,
+            &rootfs.path,
+            self.agent.host,
+        )
+        .map_err(cannot_start)?;
+        let mut opts = BundleOptions::new(&rootfs.path, cgroup.container_path(&name).map_err(cannot_start)?);
+        opts.netns = Some(network.netns_path.clone());
+        opts.hosts_file = Some(network.hosts_file.clone());
+        opts.resolv_conf = Some(network.resolv_conf.clone());
+        opts.volumes = self.bind_mounts(&plan)?;
+        opts.pids_limit = None;
+        let oci = build_oci_spec(&cspec, &opts).map_err(cannot_start)?;
+        self.slots[i].stop_signal = cspec.stop_signal;
+        self.slots[i].stop_timeout = cspec.stop_timeout;
+        self.slots[i].rootfs = Some(rootfs);
+        let agent = self.agent.clone();
+        let cid = id.clone();
+        let started = tokio::task::spawn_blocking(move || agent.runtime.create_and_start(&cid, &bundle, &oci))
+            .await
+            .map_err(cannot_start)?;
+        if let Err(e) = started {
+            if let Some(r) = self.slots[i].rootfs.take() {
+                let _ = tokio::task::spawn_blocking(move || r.unmount()).await;
+            }
+            return Err(cannot_start(e));
+        }
+        self.slots[i].started = true;
+        let r = &mut self.report.containers[i];
+        r.runtime_id = Some(id.clone());
+        r.last_status = "RUNNING";
+        r.started_at = Some(now_ms());
+        self.start_health_check(i, &id);
+        Ok(())
+    }
+
+    /// The container's `mountPoints` and those of its `volumesFrom` sources, as bind mounts of the task's
+    /// scratch volume directories.
+    fn bind_mounts(&self, plan: &ContainerPlan) -> Result<Vec<BindMount>, String> {
+        let mut out = vec![];
+        let mut add = |m: &super::MountPlan, read_only: bool| -> Result<(), String> {
+            if !self.spec.volumes.contains(&m.volume) {
+                return Err(cannot_start(format!(
+                    "container {}: mount point source volume {} is not a volume of the task",
+                    plan.name(),
+                    m.volume
+                )));
+            }
+            out.push(BindMount {
+                source: self.dir.join("volumes").join(&m.volume),
+                destination: m.container_path.clone(),
+                readonly: read_only,
+            });
+            Ok(())
+        };
+        for m in &plan.mount_points {
+            add(m, m.read_only)?;
+        }
+        for (source, read_only) in &plan.volumes_from {
+            let Some(src) = self.spec.containers.iter().find(|c| c.name() == source) else {
+                return Err(cannot_start(format!(
+                    "container {}: volumesFrom {source}: no such container",
+                    plan.name()
+                )));
+            };
+            for m in &src.mount_points {
+                add(m, *read_only || m.read_only)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn start_health_check(&mut self, i: usize, id: &str) {
+        let Some(check) = self.spec.containers[i].health_check.clone() else { return };
+        let agent = self.agent.clone();
+        let health = self.health.clone();
+        let id = id.to_string();
+        self.slots[i].health = Some(tokio::spawn(async move {
+            let began = Instant::now();
+            let mut failures = 0;
+            loop {
+                tokio::time::sleep(check.interval).await;
+                let ok = matches!(agent.runtime.exec(&id, &check.args, check.timeout).await, Ok(Some(0)));
+                let status = if ok {
+                    failures = 0;
+                    Some("HEALTHY")
+                } else if began.elapsed() < check.start_period {
+                    None
+                } else {
+                    failures += 1;
+                    (failures >= check.retries).then_some("UNHEALTHY")
+                };
+                if let Some(s) = status {
+                    health.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(s);
+                }
+            }
+        }));
+    }
+
+    /// Looks at every started container; `Some` when an essential one has exited.
+    fn observe(&mut self) -> Option<End> {
+        let mut essential_exit = false;
+        for i in 0..self.slots.len() {
+            if !self.slots[i].started || self.slots[i].finished {
+                continue;
+            }
+            let id = container_id(&self.spec.task_id, i);
+            let state = self.agent.runtime.state(&id);
+            let r = &mut self.report.containers[i];
+            match state {
+                Ok(ContainerState::Exited { exit_code, oom_killed, finished_at_ms }) => {
+                    r.exit_code = Some(exit_code);
+                    if oom_killed {
+                        r.reason = Some(OOM_REASON.into());
+                    }
+                    r.finished_at = Some(finished_at_ms as i64);
+                }
+                Ok(ContainerState::Lost) | Err(_) => {
+                    r.reason = Some("the container's process and its monitor are gone without an exit code".into());
+                }
+                Ok(_) => continue,
+            }
+            r.last_status = "STOPPED";
+            self.slots[i].finished = true;
+            if let Some(h) = self.slots[i].health.take() {
+                h.abort();
+            }
+            essential_exit |= self.spec.containers[i].essential;
+        }
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut task_health = None;
+        for (i, h) in health.iter().enumerate() {
+            self.report.containers[i].health_status = *h;
+            if let (true, Some(h)) = (self.spec.containers[i].essential, h) {
+                task_health = match (task_health, *h) {
+                    (_, "UNHEALTHY") | (Some("UNHEALTHY"), _) => Some("UNHEALTHY"),
+                    (_, "UNKNOWN") | (Some("UNKNOWN"), _) => Some("UNKNOWN"),
+                    _ => Some("HEALTHY"),
+                };
+            }
+        }
+        self.report.health_status = Some(task_health.unwrap_or("UNKNOWN"));
+        essential_exit.then(|| End::Failed {
+            code: stop_code::ESSENTIAL_CONTAINER_EXITED,
+            reason: "Essential container in task exited".into(),
+        })
+    }
+
+    async fn finish(&mut self, end: End) {
+        if let End::Failed { code, reason } = end {
+            self.report.stop_code = Some(code);
+            self.report.stopped_reason = Some(reason);
+        }
+        self.report.last_status = "STOPPING";
+        self.report.stopping_at = Some(now_ms());
+        self.publish();
+        for slot in &mut self.slots {
+            if let Some(h) = slot.health.take() {
+                h.abort();
+            }
+        }
+        // Every running container gets its stop signal at once, and SIGKILL after its own stopTimeout.
+        let agent = self.agent.clone();
+        let stops = self.slots.iter().enumerate().filter(|(_, s)| s.started && !s.finished).map(|(i, s)| {
+            let id = container_id(&self.spec.task_id, i);
+            let (signal, timeout) = (s.stop_signal, s.stop_timeout);
+            let agent = agent.clone();
+            async move { (i, agent.runtime.stop(&id, signal, timeout).await) }
+        });
+        for (i, result) in futures_util::future::join_all(stops).await {
+            let r = &mut self.report.containers[i];
+            match result {
+                Ok(ContainerState::Exited { exit_code, oom_killed, finished_at_ms }) => {
+                    r.exit_code = Some(exit_code);
+                    if oom_killed {
+                        r.reason = Some(OOM_REASON.into());
+                    }
+                    r.finished_at = Some(finished_at_ms as i64);
+                }
+                Ok(_) => {}
+                Err(e) => r.reason = Some(format!("stopping the container failed: {e}")),
+            }
+            self.slots[i].finished = true;
+        }
+        for r in &mut self.report.containers {
+            r.last_status = "STOPPED";
+        }
+        self.report.execution_stopped_at = Some(now_ms());
+        self.report.last_status = "DEPROVISIONING";
+        self.publish();
+
+        let rootfs: Vec<Rootfs> = self.slots.iter_mut().filter_map(|s| s.rootfs.take()).collect();
+        let id = self.spec.task_id.clone();
+        let agent = self.agent.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for c in containers_of(&agent, &id) {
+                if let Err(e) = agent.runtime.delete(&c) {
+                    tracing::warn!(container = %c, error = %e, "deleting a container failed");
+                }
+            }
+            for r in rootfs {
+                if let Err(e) = r.unmount() {
+                    tracing::warn!(task = %id, error = %e, "unmounting a root filesystem failed");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = cleanup(&self.agent, &self.spec.task_id).await {
+            tracing::warn!(task = %self.spec.task_id, error = %e, "task cleanup failed");
+        }
+        self.report.stopped_at = Some(now_ms());
+        self.report.last_status = "STOPPED";
+        self.publish();
+    }
+}
+
+/// The stop signal and timeout of a container (the image's STOPSIGNAL, the definition's stopTimeout).
+fn stop_params(plan: &ContainerPlan, image: &Image) -> (i32, Duration) {
+    let signal = image
+        .config
+        .stop_signal
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| parse_signal(s).ok())
+        .unwrap_or(libc_sig::SIGTERM);
+    let timeout = plan.definition.stop_timeout.map(Duration::from_secs).unwrap_or(DEFAULT_STOP_TIMEOUT);
+    (signal, timeout.min(MAX_STOP_TIMEOUT))
+}
+
+fn containers_of(agent: &Agent, task_id: &str) -> Vec<String> {
+    agent.containers_of(task_id).unwrap_or_default()
+}
+
+/// Removes whatever exists of a task on this node: containers, overlay mounts, the cgroup, the network
+/// attachment and the task directory. Idempotent.
+pub(super) async fn cleanup(agent: &Agent, task_id: &str) -> Result<(), AgentError> {
+    if !valid_name(task_id) {
+        return Ok(());
+    }
+    let containers = containers_of(agent, task_id);
+    for c in &containers {
+        agent.runtime.delete(c)?;
+    }
+    TaskCgroup::open(agent.runtime.cgroup_layout(), task_id).remove().map_err(crate::runtime::RuntimeError::from)?;
+    agent.network.detach_by_id(task_id).await?;
+    // Detaches what is still mounted inside (overlays nobody holds a `Rootfs` of after a restart), then
+    // deletes the directory with everything the task wrote.
+    agent.storage.remove(task_id)?;
+    Ok(())
+}

@@ -1,0 +1,436 @@
+//! The task controller: the bridge between task records in the store and the node agent.
+//!
+//! It watches `ecs/tasks/…` (woken by RunTask and StopTask, and every second): a task that is not STOPPED
+//! and not yet carried out is turned into a [`TaskSpec`] (its task definition, overrides, subnet, images
+//! mapped to this server's registry) and started on the agent; a task whose desiredStatus became STOPPED
+//! is asked to stop. Each started task has a supervisor that writes what the agent reports (lastStatus,
+//! timestamps, the ENI attachment, containers, health, the end) into the task's record with compare-and-swap,
+//! never overwriting what the API decided (desiredStatus, StopTask's stopCode and reason).
+//!
+//! At start it resumes every task whose record is not STOPPED (the agent adopts its network and
+//! containers: tasks outlive the server) and removes whatever the node still holds for tasks that have no
+//! such record (nothing orphaned).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use skiff_agent::images::{CredentialProvider, RegistryCredentials};
+use skiff_agent::network::SubnetSpec;
+use skiff_agent::runtime::ContainerOverrideInput;
+use skiff_agent::task::{
+    Agent, Condition, ContainerPlan, HealthCheckPlan, MountPlan, TaskHandle, TaskReport, TaskSpec,
+};
+use skiff_model::task::{keys, stop_code, Container, NetworkInterface, TaskRecord};
+use skiff_model::task_definition::TaskDefinition;
+use skiff_proto::ApiError;
+
+use crate::context::{AppState, Caller};
+use crate::ecs::task_definitions::TaskDefinitionRecord;
+use crate::metadata::MetadataService;
+use crate::records;
+
+/// How often the controller looks at every task record even when nobody woke it.
+const RESYNC: Duration = Duration::from_secs(1);
+/// The pids limit of a task's cgroup (Fargate does not document one; this keeps a fork bomb contained).
+const TASK_PIDS_MAX: u64 = 4096;
+
+/// Signs pulls from this server's own registry with a fresh registry token of the root principal.
+struct OwnRegistry {
+    state: Arc<AppState>,
+    host: String,
+    caller: Caller,
+}
+
+impl CredentialProvider for OwnRegistry {
+    fn credentials(&self, registry_host: &str) -> Option<RegistryCredentials> {
+        (registry_host == self.host).then(|| {
+            let (token, _) = self.state.registry_tokens.mint(&self.caller, crate::context::now_secs());
+            RegistryCredentials::Basic { username: "AWS".into(), password: token }
+        })
+    }
+}
+
+pub struct TaskController {
+    state: Arc<AppState>,
+    agent: Arc<Agent>,
+    /// `127.0.0.1:PORT` of this server: where the agent pulls images of its own registry from.
+    pull_host: String,
+    credentials: Arc<OwnRegistry>,
+    /// Tasks being carried out, by task id (`None` while their spec is being built).
+    running: Mutex<HashMap<String, Option<TaskHandle>>>,
+    metadata: Arc<MetadataService>,
+}
+
+impl TaskController {
+    pub fn new(
+        state: Arc<AppState>,
+        agent: Arc<Agent>,
+        metadata: MetadataService,
+        api_addr: std::net::SocketAddr,
+        caller: Caller,
+    ) -> Arc<Self> {
+        let ip = if api_addr.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { api_addr.ip() };
+        let pull_host = std::net::SocketAddr::new(ip, api_addr.port()).to_string();
+        let credentials = Arc::new(OwnRegistry { state: state.clone(), host: pull_host.clone(), caller });
+        Arc::new(TaskController {
+            state,
+            agent,
+            pull_host,
+            credentials,
+            running: Mutex::new(HashMap::new()),
+            metadata: Arc::new(metadata),
+        })
+    }
+
+    /// Resumes and cleans up after an earlier run, then reconciles for ever.
+    pub async fn run(self: Arc<Self>) {
+        if let Err(e) = self.remove_orphans().await {
+            tracing::error!(error = %e, "cleaning up tasks of an earlier run failed");
+        }
+        loop {
+            if let Err(e) = self.reconcile().await {
+                tracing::warn!(error = %e, "task reconciliation failed");
+            }
+            tokio::select! {
+                () = self.state.task_wake.notified() => {}
+                () = tokio::time::sleep(RESYNC) => {}
+            }
+        }
+    }
+
+    /// Removes what the node holds for tasks whose record is STOPPED or gone (and their logs when the
+    /// record is gone).
+    async fn remove_orphans(&self) -> Result<(), ApiError> {
+        let live: HashMap<String, TaskRecord> = records::load_all::<TaskRecord>(self.state.store.as_ref(), keys::TASKS)
+            .await?
+            .into_iter()
+            .map(|(_, r)| (r.task.id().to_string(), r))
+            .collect();
+        let known = self.agent.known_tasks().await.map_err(|e| ApiError::server(e.to_string()))?;
+        for id in known {
+            match live.get(&id) {
+                Some(r) if r.task.last_status != "STOPPED" => continue,
+                _ => {}
+            }
+            tracing::info!(task = %id, "removing what an earlier run left of a finished task");
+            if let Err(e) = self.agent.cleanup(&id).await {
+                tracing::warn!(task = %id, error = %e, "cleanup failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn reconcile(self: &Arc<Self>) -> Result<(), ApiError> {
+        let tasks = records::load_all::<TaskRecord>(self.state.store.as_ref(), keys::TASKS).await?;
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, record) in tasks {
+            if record.task.last_status == "STOPPED" {
+                continue;
+            }
+            let id = record.task.id().to_string();
+            match running.get(&id) {
+                Some(Some(handle)) if record.task.desired_status == "STOPPED" => {
+                    handle.stop(record.task.stopped_reason.as_deref().unwrap_or("Task stopped by user"));
+                }
+                Some(_) => {}
+                None => {
+                    running.insert(id.clone(), None);
+                    let this = self.clone();
+                    tokio::spawn(async move { this.supervise(key, id, record).await });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn supervise(self: Arc<Self>, key: String, id: String, record: TaskRecord) {
+        let spec = match self.plan(&record).await {
+            Ok(spec) => spec,
+            Err(reason) => {
+                self.fail_unstarted(&key, reason).await;
+                self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                return;
+            }
+        };
+        // The metadata endpoint listens on the subnet's gateway, which exists once the subnet is prepared.
+        let gateway = spec.subnet.gateway();
+        let ready = match self.agent.network.ensure_subnet(&spec.subnet).await {
+            Ok(()) => self.metadata.ensure_listener(gateway).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = ready {
+            tracing::warn!(task = %id, %gateway, error = %e, "the task metadata endpoint is not reachable");
+        }
+        let handle = self.agent.start(spec);
+        let mut reports = handle.reports.clone();
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Some(handle));
+        // StopTask may have come while the spec was built.
+        self.state.task_wake.notify_one();
+        loop {
+            let report = reports.borrow_and_update().clone();
+            let stopped = report.last_status == "STOPPED";
+            if let Err(e) = self.apply(&key, &report).await {
+                tracing::warn!(task = %id, error = %e, "recording the task's state failed");
+            }
+            if stopped || reports.changed().await.is_err() {
+                break;
+            }
+        }
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    /// A task that cannot even be described to the agent (its definition or subnet vanished) ends at once.
+    async fn fail_unstarted(&self, key: &str, reason: String) {
+        let now = crate::context::now_millis();
+        let result = records::update::<TaskRecord, _>(
+            self.state.store.as_ref(),
+            key,
+            || ApiError::server("gone"),
+            |r| {
+                let t = &mut r.task;
+                t.last_status = "STOPPED".into();
+                t.desired_status = "STOPPED".into();
+                t.stop_code.get_or_insert_with(|| stop_code::TASK_FAILED_TO_START.into());
+                t.stopped_reason.get_or_insert_with(|| reason.clone());
+                t.stopping_at.get_or_insert(now);
+                t.execution_stopped_at.get_or_insert(now);
+                t.stopped_at = Some(now);
+                for c in &mut t.containers {
+                    c.last_status = "STOPPED".into();
+                }
+                t.version += 1;
+                Ok(())
+            },
+        )
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(key, error = %e, "recording a task that could not start failed");
+        }
+    }
+
+    /// Writes the agent's report into the record (CAS), keeping what the API decided.
+    async fn apply(&self, key: &str, report: &TaskReport) -> Result<(), ApiError> {
+        let missing = || ApiError::server("the task record is gone");
+        records::update::<TaskRecord, _>(self.state.store.as_ref(), key, missing, |r| {
+            merge(r, report);
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Everything the agent needs to run the task, from its record, its task definition and its subnet.
+    async fn plan(&self, record: &TaskRecord) -> Result<TaskSpec, String> {
+        let store = self.state.store.as_ref();
+        let arn = &record.task.task_definition_arn;
+        let (family, revision) = arn
+            .rsplit_once('/')
+            .and_then(|(_, fr)| fr.rsplit_once(':'))
+            .and_then(|(f, r)| Some((f.to_string(), r.parse::<i32>().ok()?)))
+            .ok_or_else(|| format!("ResourceInitializationError: bad task definition ARN {arn}"))?;
+        let td = records::load::<TaskDefinitionRecord>(store, &crate::ecs::keys::task_definition(&family, revision))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("ResourceInitializationError: task definition {arn} no longer exists"))?
+            .0
+            .task_definition;
+        let subnet =
+            records::load::<skiff_model::vpc::Subnet>(store, &skiff_model::vpc::keys::subnet(&record.subnet_id))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("ResourceInitializationError: subnet {} no longer exists", record.subnet_id))?
+                .0;
+        let cidr = subnet.cidr_block.parse().map_err(|e| {
+            format!("ResourceInitializationError: subnet {} block {}: {e}", subnet.subnet_id, subnet.cidr_block)
+        })?;
+        let number = |s: &str, what: &str| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("ResourceInitializationError: task {what} {s:?} is not a number"))
+        };
+        Ok(TaskSpec {
+            task_id: record.task.id().to_string(),
+            subnet: SubnetSpec { id: subnet.subnet_id.clone(), cidr },
+            region: self.state.scope.region.clone(),
+            cpu_units: number(&record.task.cpu, "cpu")?,
+            memory_mib: number(&record.task.memory, "memory")?,
+            pids_max: Some(TASK_PIDS_MAX),
+            ephemeral_storage_bytes: ephemeral_gib(record) << 30,
+            volumes: td.volumes.iter().flatten().filter_map(|v| v.name.clone()).collect(),
+            containers: self.container_plans(&td, record),
+            metadata_uri: Some({
+                let metadata = self.metadata.clone();
+                let task_id = record.task.id().to_string();
+                Arc::new(move |gateway, container| metadata.uri(gateway, &task_id, container))
+            }),
+            credentials: self.credentials.clone(),
+        })
+    }
+
+    fn container_plans(&self, td: &TaskDefinition, record: &TaskRecord) -> Vec<ContainerPlan> {
+        td.container_definitions
+            .iter()
+            .flatten()
+            .map(|def| {
+                let name = def.name.clone().unwrap_or_default();
+                let overrides = record.task.overrides.container(&name).map(|o| ContainerOverrideInput {
+                    command: o.command.clone(),
+                    environment: o
+                        .environment
+                        .iter()
+                        .flatten()
+                        .filter_map(|kv| Some((kv.name.clone()?, kv.value.clone().unwrap_or_default())))
+                        .collect(),
+                    cpu: o.cpu.and_then(|n| u64::try_from(n).ok()),
+                    memory: o.memory.and_then(|n| u64::try_from(n).ok()),
+                    memory_reservation: o.memory_reservation.and_then(|n| u64::try_from(n).ok()),
+                });
+                ContainerPlan {
+                    image: self.pull_reference(def.image.as_deref().unwrap_or_default()),
+                    definition: def.into(),
+                    overrides: overrides.unwrap_or_default(),
+                    essential: def.essential.unwrap_or(true),
+                    depends_on: def
+                        .depends_on
+                        .iter()
+                        .flatten()
+                        .filter_map(|d| Some((d.container_name.clone(), Condition::from_wire(d.condition.as_str())?)))
+                        .collect(),
+                    health_check: def.health_check.as_ref().and_then(HealthCheckPlan::from_model),
+                    mount_points: def
+                        .mount_points
+                        .iter()
+                        .flatten()
+                        .filter_map(|m| {
+                            Some(MountPlan {
+                                volume: m.source_volume.clone()?,
+                                container_path: m.container_path.clone()?,
+                                read_only: m.read_only.unwrap_or(false),
+                            })
+                        })
+                        .collect(),
+                    volumes_from: def
+                        .volumes_from
+                        .iter()
+                        .flatten()
+                        .filter_map(|v| Some((v.source_container.clone()?, v.read_only.unwrap_or(false))))
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Images of this server's registry (by its public name or the ECR form) are pulled over loopback.
+    fn pull_reference(&self, image: &str) -> String {
+        match self.state.registry_hosts.resolve(image) {
+            Some((name, reference)) if reference.starts_with("sha256:") => {
+                format!("{}/{name}@{reference}", self.pull_host)
+            }
+            Some((name, reference)) => format!("{}/{name}:{reference}", self.pull_host),
+            None => image.to_string(),
+        }
+    }
+}
+
+/// The task's ephemeral storage in GiB: what RunTask recorded (overrides, the definition), else Fargate's 20.
+fn ephemeral_gib(record: &TaskRecord) -> u64 {
+    let t = &record.task;
+    let size = t.ephemeral_storage.as_ref().map(|e| e.size_in_gib);
+    let size = size.or(t.fargate_ephemeral_storage.as_ref().map(|e| e.size_in_gib));
+    size.and_then(|g| u64::try_from(g).ok()).filter(|g| *g > 0).unwrap_or(DEFAULT_EPHEMERAL_GIB)
+}
+
+/// Fargate's ephemeral storage when nothing asks for more.
+const DEFAULT_EPHEMERAL_GIB: u64 = 20;
+
+/// The id of a task's (simulated) elastic network interface: stable, derived from the task id.
+fn eni_id(task_id: &str) -> String {
+    let digest = Sha256::digest(task_id.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("eni-{}", &hex[..17])
+}
+
+/// Folds an agent report into a task record: status only moves forward; what the API set (desiredStatus,
+/// StopTask's stopCode and reason) is kept; a task that ended by itself gets desiredStatus STOPPED.
+pub(crate) fn merge(r: &mut TaskRecord, report: &TaskReport) {
+    use skiff_model::task::status_rank;
+    let t = &mut r.task;
+    let before = serde_json::to_value(&*t).ok();
+    if status_rank(report.last_status) > status_rank(&t.last_status) {
+        t.last_status = report.last_status.to_string();
+    }
+    for (field, value) in [
+        (&mut t.connectivity_at, report.connectivity_at),
+        (&mut t.pull_started_at, report.pull_started_at),
+        (&mut t.pull_stopped_at, report.pull_stopped_at),
+        (&mut t.started_at, report.started_at),
+        (&mut t.stopping_at, report.stopping_at),
+        (&mut t.execution_stopped_at, report.execution_stopped_at),
+        (&mut t.stopped_at, report.stopped_at),
+    ] {
+        if field.is_none() {
+            *field = value;
+        }
+    }
+    if t.connectivity_at.is_some() {
+        t.connectivity = Some("CONNECTED".into());
+    }
+    t.health_status = report.health_status.map(String::from);
+    if t.stop_code.is_none() {
+        t.stop_code = report.stop_code.map(String::from);
+    }
+    if t.stopped_reason.is_none() {
+        t.stopped_reason = report.stopped_reason.clone();
+    }
+    if report.stop_code.is_some() || report.last_status == "STOPPED" {
+        t.desired_status = "STOPPED".into();
+    }
+    let task_id = t.id().to_string();
+    let attachment_status = match report.last_status {
+        "STOPPED" => "DELETED",
+        "DEPROVISIONING" => "DETACHED",
+        _ if report.network.is_some() => "ATTACHED",
+        _ => "PRECREATED",
+    };
+    let mut attachment_id = None;
+    if let Some(eni) = t.eni_mut() {
+        eni.status = attachment_status.into();
+        attachment_id = Some(eni.id.clone());
+        if let Some(n) = &report.network {
+            eni.set_detail("networkInterfaceId", eni_id(&task_id));
+            eni.set_detail("macAddress", n.mac.clone());
+            eni.set_detail("privateDnsName", report.hostname.clone().unwrap_or_default());
+            eni.set_detail("privateIPv4Address", n.ipv4.to_string());
+        }
+    }
+    for c in &mut t.containers {
+        let Some(cr) = report.containers.iter().find(|cr| cr.name == c.name) else { continue };
+        merge_container(c, cr);
+        if let (Some(n), true) = (&report.network, c.network_interfaces.is_empty()) {
+            c.network_interfaces.push(NetworkInterface {
+                attachment_id: attachment_id.clone(),
+                private_ipv4_address: Some(n.ipv4.to_string()),
+            });
+        }
+    }
+    if serde_json::to_value(&*t).ok() != before {
+        t.version += 1;
+    }
+}
+
+fn merge_container(c: &mut Container, cr: &skiff_agent::task::ContainerReport) {
+    let rank = |s: &str| ["PENDING", "RUNNING", "STOPPED"].iter().position(|x| *x == s).unwrap_or(0);
+    if rank(cr.last_status) > rank(&c.last_status) {
+        c.last_status = cr.last_status.to_string();
+    }
+    c.exit_code = cr.exit_code.or(c.exit_code);
+    if cr.reason.is_some() {
+        c.reason = cr.reason.clone();
+    }
+    c.health_status = cr.health_status.map(String::from);
+    c.runtime_id = cr.runtime_id.clone().or(c.runtime_id.take());
+    c.image_digest = cr.image_digest.clone().or(c.image_digest.take());
+}
