@@ -17,6 +17,8 @@ pub struct AppState {
     /// RunTask (read) against DeleteCluster (write): a cluster is never deleted between its task count and
     /// a RunTask's commit. The store is embedded, so one process holds every writer.
     pub cluster_gate: tokio::sync::RwLock<()>,
+    /// How long STOPPED tasks stay describable.
+    pub stopped_task_retention_ms: i64,
 }
 
 /// The authenticated principal of a request.

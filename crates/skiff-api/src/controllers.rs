@@ -45,15 +45,15 @@ async fn registry_housekeeping(state: Arc<AppState>) {
 /// How often stopped tasks past their retention (and expired RunTask client tokens) are removed.
 pub const TASK_HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(60);
 
-/// Removes STOPPED tasks older than [`crate::ecs::tasks::STOPPED_TASK_RETENTION_MS`] every
-/// [`TASK_HOUSEKEEPING_PERIOD`].
+/// Removes STOPPED tasks older than the server's retention (`--stopped-task-retention`, default
+/// [`crate::DEFAULT_STOPPED_TASK_RETENTION`]) every [`TASK_HOUSEKEEPING_PERIOD`].
 async fn task_housekeeping(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(TASK_HOUSEKEEPING_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let now = crate::context::now_millis();
-        let retention = crate::ecs::tasks::STOPPED_TASK_RETENTION_MS;
+        let retention = state.stopped_task_retention_ms;
         match crate::ecs::tasks::purge_stopped(state.store.as_ref(), now, retention).await {
             Ok(n) if n > 0 => tracing::info!(tasks = n, "purged stopped tasks"),
             Ok(_) => {}

@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub vpc_cidr: String,
     /// The OCI runtime that runs containers (crun by default, runc selectable).
     pub oci_runtime: skiff_agent::runtime::OciRuntime,
+    /// How long STOPPED tasks stay describable (ECS: at least an hour).
+    pub stopped_task_retention: std::time::Duration,
 }
 
 /// Default listen address of `skiff server`.
@@ -53,6 +55,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9400";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/skiff";
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// How long STOPPED tasks stay describable by default (ECS keeps them at least an hour).
+pub const DEFAULT_STOPPED_TASK_RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Runs the all-in-one server until `shutdown` resolves. Prints `skiff server listening on http://ADDR`
 /// on stdout once it accepts connections.
@@ -127,6 +131,7 @@ pub async fn serve(
         registry_hosts,
         task_wake: Default::default(),
         cluster_gate: Default::default(),
+        stopped_task_retention_ms: i64::try_from(config.stopped_task_retention.as_millis()).unwrap_or(i64::MAX),
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", credentials::profile_text(&root, &config.region, addr))?;
@@ -134,7 +139,8 @@ pub async fn serve(
     out.flush()?;
     drop(out);
     controllers::spawn_all(state.clone());
-    let metadata = metadata::MetadataService::new(state.clone(), metadata::load_or_generate_key(&config.data_dir)?);
+    let metadata = metadata::MetadataService::new(state.clone(), metadata::load_or_generate_key(&config.data_dir)?)
+        .with_agent(agent.clone());
     tokio::spawn(tasks::TaskController::new(state.clone(), agent, metadata, addr, root_caller).run());
     server::run(listener, state, shutdown).await;
     Ok(())

@@ -121,6 +121,9 @@ struct Inner {
     task_keys: std::sync::Mutex<HashMap<String, String>>,
     /// DockerId → the previous stats sample (`preread`, `precpu_stats`).
     samples: std::sync::Mutex<HashMap<String, StatsSample>>,
+    /// The node's runtime: a container's state can be ahead of its record (a process asks for its metadata
+    /// before the controller has recorded that it runs).
+    runtime: Option<Arc<skiff_agent::task::Agent>>,
 }
 
 impl Drop for MetadataService {
@@ -149,6 +152,7 @@ impl MetadataService {
                 proc_root: PathBuf::from("/proc"),
                 task_keys: Default::default(),
                 samples: Default::default(),
+                runtime: None,
             }),
             listeners: Default::default(),
         }
@@ -156,6 +160,12 @@ impl MetadataService {
 
     fn configure(&mut self) -> &mut Inner {
         Arc::get_mut(&mut self.inner).expect("MetadataService is configured before it serves")
+    }
+
+    /// Completes records with what the node's runtime observes now (see [`Inner::runtime`]).
+    pub fn with_agent(mut self, agent: Arc<skiff_agent::task::Agent>) -> MetadataService {
+        self.configure().runtime = Some(agent);
+        self
     }
 
     /// Another port than [`DEFAULT_PORT`] (set before the first listener).
@@ -293,6 +303,28 @@ impl Inner {
     }
 
     /// The task record of `task_id`, wherever its cluster is.
+    /// Containers the record still shows PENDING but the runtime already runs (or ran) get their runtime
+    /// id and status from the runtime.
+    fn observe(&self, record: &mut TaskRecord) {
+        let Some(agent) = &self.runtime else { return };
+        let task_id = record.task.id().to_string();
+        for (i, c) in record.task.containers.iter_mut().enumerate() {
+            if c.last_status != "PENDING" {
+                continue;
+            }
+            let id = skiff_agent::task::container_id(&task_id, i);
+            match agent.runtime.state(&id) {
+                Ok(skiff_agent::runtime::ContainerState::Running { .. }) => c.last_status = "RUNNING".into(),
+                Ok(skiff_agent::runtime::ContainerState::Exited { exit_code, .. }) => {
+                    c.last_status = "STOPPED".into();
+                    c.exit_code = Some(exit_code);
+                }
+                _ => continue,
+            }
+            c.runtime_id = Some(id);
+        }
+    }
+
     async fn find_task(&self, task_id: &str) -> anyhow::Result<Option<TaskRecord>> {
         let cached = self.task_keys.lock().expect("task key cache").get(task_id).cloned();
         if let Some(key) = cached {
@@ -510,7 +542,8 @@ async fn respond(
     container_name: &str,
     resource: Resource,
 ) -> anyhow::Result<Option<Vec<u8>>> {
-    let Some(record) = inner.find_task(task_id).await? else { return Ok(None) };
+    let Some(mut record) = inner.find_task(task_id).await? else { return Ok(None) };
+    inner.observe(&mut record);
     let Some(container) = record.task.containers.iter().find(|c| c.name == container_name) else {
         return Ok(None);
     };

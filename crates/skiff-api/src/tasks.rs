@@ -34,6 +34,9 @@ use crate::records;
 
 /// How often the controller looks at every task record even when nobody woke it.
 const RESYNC: Duration = Duration::from_secs(1);
+/// How often what the node still holds for finished or purged tasks is removed (cleanups that failed,
+/// logs of purged tasks).
+const SWEEP: Duration = Duration::from_secs(60);
 /// The pids limit of a task's cgroup (Fargate does not document one; this keeps a fork bomb contained).
 const TASK_PIDS_MAX: u64 = 4096;
 
@@ -90,9 +93,16 @@ impl TaskController {
         if let Err(e) = self.remove_orphans().await {
             tracing::error!(error = %e, "cleaning up tasks of an earlier run failed");
         }
+        let mut last_sweep = tokio::time::Instant::now();
         loop {
             if let Err(e) = self.reconcile().await {
                 tracing::warn!(error = %e, "task reconciliation failed");
+            }
+            if last_sweep.elapsed() >= SWEEP {
+                last_sweep = tokio::time::Instant::now();
+                if let Err(e) = self.remove_orphans().await {
+                    tracing::warn!(error = %e, "sweeping finished tasks' leftovers failed");
+                }
             }
             tokio::select! {
                 () = self.state.task_wake.notified() => {}
@@ -101,8 +111,8 @@ impl TaskController {
         }
     }
 
-    /// Removes what the node holds for tasks whose record is STOPPED or gone (and their logs when the
-    /// record is gone).
+    /// Removes what the node holds for tasks whose record is STOPPED or gone and that no supervisor is
+    /// carrying out, and the logs of tasks whose record is gone (purged).
     async fn remove_orphans(&self) -> Result<(), ApiError> {
         let live: HashMap<String, TaskRecord> = records::load_all::<TaskRecord>(self.state.store.as_ref(), keys::TASKS)
             .await?
@@ -111,13 +121,22 @@ impl TaskController {
             .collect();
         let known = self.agent.known_tasks().await.map_err(|e| ApiError::server(e.to_string()))?;
         for id in known {
+            let busy = self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&id);
             match live.get(&id) {
                 Some(r) if r.task.last_status != "STOPPED" => continue,
+                _ if busy => continue,
                 _ => {}
             }
-            tracing::info!(task = %id, "removing what an earlier run left of a finished task");
+            tracing::info!(task = %id, "removing what is left of a finished task");
             if let Err(e) = self.agent.cleanup(&id).await {
                 tracing::warn!(task = %id, error = %e, "cleanup failed");
+            }
+        }
+        for id in self.agent.logged_tasks().map_err(|e| ApiError::server(e.to_string()))? {
+            if !live.contains_key(&id) {
+                if let Err(e) = self.agent.remove_logs(&id) {
+                    tracing::warn!(task = %id, error = %e, "removing the logs of a purged task failed");
+                }
             }
         }
         Ok(())
@@ -290,6 +309,7 @@ impl TaskController {
                 });
                 ContainerPlan {
                     image: self.pull_reference(def.image.as_deref().unwrap_or_default()),
+                    image_as_given: def.image.clone().unwrap_or_default(),
                     definition: def.into(),
                     overrides: overrides.unwrap_or_default(),
                     essential: def.essential.unwrap_or(true),

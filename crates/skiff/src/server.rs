@@ -36,6 +36,10 @@ pub struct ServerArgs {
     /// The OCI runtime that runs task containers: crun or runc
     #[arg(long, env = "SKIFF_OCI_RUNTIME", default_value = "crun", value_name = "RUNTIME", value_parser = parse_oci_runtime)]
     pub oci_runtime: skiff_agent::runtime::OciRuntime,
+
+    /// How long stopped tasks stay describable (and their logs kept), in seconds
+    #[arg(long, env = "SKIFF_STOPPED_TASK_RETENTION", default_value_t = skiff_api::DEFAULT_STOPPED_TASK_RETENTION.as_secs(), value_name = "SECONDS")]
+    pub stopped_task_retention: u64,
 }
 
 /// `crun` or `runc`.
@@ -84,6 +88,7 @@ pub fn config(args: ServerArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
         registry_host: args.registry_host,
         vpc_cidr: args.vpc_cidr,
         oci_runtime: args.oci_runtime,
+        stopped_task_retention: std::time::Duration::from_secs(args.stopped_task_retention),
     })
 }
 

@@ -68,13 +68,17 @@ impl CgroupLayout {
         }
     }
 
-    /// Every v1 hierarchy's mount point (`/sys/fs/cgroup/memory`, …); on v2 the single root.
+    /// Every v1 hierarchy's mount point (`/sys/fs/cgroup/memory`, …) and, on hybrid hosts, the cgroup2
+    /// mount beside them (`/sys/fs/cgroup/unified`, where crun also creates each container's cgroup); on v2
+    /// the single root.
     pub fn hierarchies(&self) -> Vec<PathBuf> {
         match self {
             CgroupLayout::V2 { root } => vec![root.clone()],
             CgroupLayout::V1 { root } => mountinfo()
                 .into_iter()
-                .filter(|(mp, t, _)| t == "cgroup" && Path::new(mp).parent() == Some(root.as_path()))
+                .filter(|(mp, t, _)| {
+                    (t == "cgroup" || t == "cgroup2") && Path::new(mp).parent() == Some(root.as_path())
+                })
                 .map(|(mp, _, _)| PathBuf::from(mp))
                 .collect(),
         }

@@ -643,6 +643,8 @@ impl Runtime {
             let _ = fs::remove_file(h.bundle.join(f));
         }
         let _ = fs::remove_dir(&h.bundle);
+        // conmon's attach socket link (`--socket-dir-path`).
+        let _ = fs::remove_file(self.config.state_dir.join("sockets").join(id));
         let dir = self.container_dir(id);
         fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
         Ok(last)
@@ -655,6 +657,13 @@ impl Runtime {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::Io { path: p, source: e }),
             _ => Ok(()),
         }
+    }
+
+    /// The ids of every container the runtime has state for (no state is read).
+    pub fn ids(&self) -> Result<Vec<String>, RuntimeError> {
+        let dir = self.config.state_dir.join("containers");
+        let entries = fs::read_dir(&dir).map_err(io_err(&dir))?;
+        Ok(entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
     }
 
     /// Every container the runtime knows (after an agent restart: running ones keep running, finished ones

@@ -97,6 +97,8 @@ pub struct MountPlan {
 pub struct ContainerPlan {
     /// The image reference to pull (registry host already mapped).
     pub image: String,
+    /// The image as the task definition names it (what error messages show).
+    pub image_as_given: String,
     pub definition: ContainerDefinitionInput,
     pub overrides: ContainerOverrideInput,
     pub essential: bool,
@@ -306,8 +308,8 @@ impl Agent {
     /// Task ids that have something on this node (a task directory, a container, a network attachment).
     pub async fn known_tasks(&self) -> Result<Vec<String>, AgentError> {
         let mut ids: std::collections::BTreeSet<String> = self.storage.list()?.into_iter().collect();
-        for h in self.runtime.adopt()? {
-            if let Some((task, _)) = h.id.rsplit_once('-') {
+        for id in self.runtime.ids()? {
+            if let Some((task, _)) = id.rsplit_once('-') {
                 ids.insert(task.to_string());
             }
         }
@@ -341,7 +343,22 @@ impl Agent {
     /// The container ids of a task (`<task-id>-<index>`), from the runtime's state.
     pub fn containers_of(&self, task_id: &str) -> Result<Vec<String>, AgentError> {
         let prefix = format!("{task_id}-");
-        Ok(self.runtime.adopt()?.into_iter().map(|h| h.id).filter(|id| id.starts_with(&prefix)).collect())
+        Ok(self.runtime.ids()?.into_iter().filter(|id| id.starts_with(&prefix)).collect())
+    }
+
+    /// The task ids that have container logs.
+    pub fn logged_tasks(&self) -> Result<Vec<String>, AgentError> {
+        let dir = &self.runtime.config().log_dir;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| AgentError::Io { op: "read", path: dir.clone(), source: e })?;
+        let mut ids = std::collections::BTreeSet::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some((task, _)) = name.strip_suffix(".log").and_then(|n| n.rsplit_once('-')) {
+                ids.insert(task.to_string());
+            }
+        }
+        Ok(ids.into_iter().collect())
     }
 
     /// Removes the logs of a task's containers (when its record is gone).

@@ -23,6 +23,8 @@ use skiff_model::task::{stop_code, OOM_REASON};
 
 /// How often running containers are looked at.
 const POLL: Duration = Duration::from_millis(100);
+/// How many times a task's cleanup is tried before its end is reported anyway.
+const CLEANUP_ATTEMPTS: u32 = 5;
 /// How often a task waiting on `dependsOn` looks again.
 const DEPENDENCY_POLL: Duration = Duration::from_millis(20);
 
@@ -114,8 +116,13 @@ async fn stop_requested(rx: &mut watch::Receiver<Option<StopRequest>>) {
     }
 }
 
+/// A reason as ECS shows it: one line (the OCI runtime's messages end in newlines).
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn cannot_start(message: impl std::fmt::Display) -> String {
-    let m = message.to_string();
+    let m = one_line(&message.to_string());
     if m.starts_with("CannotStartContainerError") {
         m
     } else {
@@ -198,7 +205,8 @@ impl Run {
                     self.slots[i].image = Some(image);
                 }
                 Err(e) => {
-                    let reason = e.to_string();
+                    let plan = &self.spec.containers[i];
+                    let reason = one_line(&e.to_string().replace(&plan.image, &plan.image_as_given));
                     return self.fail(Some(i), reason);
                 }
             }
@@ -589,8 +597,16 @@ impl Run {
             }
         })
         .await;
-        if let Err(e) = cleanup(&self.agent, &self.spec.task_id).await {
-            tracing::warn!(task = %self.spec.task_id, error = %e, "task cleanup failed");
+        // Cleanup is idempotent: retry what failed (a cgroup busy for a moment, a link still going away);
+        // what is left after that the controller's periodic sweep removes.
+        for attempt in 1..=CLEANUP_ATTEMPTS {
+            match cleanup(&self.agent, &self.spec.task_id).await {
+                Ok(()) => break,
+                Err(e) if attempt == CLEANUP_ATTEMPTS => {
+                    tracing::warn!(task = %self.spec.task_id, error = %e, "task cleanup failed; the sweep will retry")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await,
+            }
         }
         self.report.stopped_at = Some(now_ms());
         self.report.last_status = "STOPPED";
@@ -621,14 +637,21 @@ pub(super) async fn cleanup(agent: &Agent, task_id: &str) -> Result<(), AgentErr
     if !valid_name(task_id) {
         return Ok(());
     }
-    let containers = containers_of(agent, task_id);
-    for c in &containers {
-        agent.runtime.delete(c)?;
+    // Every step runs whatever failed before it; the first error is returned.
+    let mut first: Option<AgentError> = None;
+    let mut note = |r: Result<(), AgentError>| {
+        if let Err(e) = r {
+            first.get_or_insert(e);
+        }
+    };
+    for c in containers_of(agent, task_id) {
+        note(agent.runtime.delete(&c).map(|_| ()).map_err(AgentError::from));
     }
-    TaskCgroup::open(agent.runtime.cgroup_layout(), task_id).remove().map_err(crate::runtime::RuntimeError::from)?;
-    agent.network.detach_by_id(task_id).await?;
+    let cgroup = TaskCgroup::open(agent.runtime.cgroup_layout(), task_id);
+    note(cgroup.remove().map_err(|e| AgentError::Runtime(e.into())));
+    note(agent.network.detach_by_id(task_id).await.map_err(AgentError::from));
     // Detaches what is still mounted inside (overlays nobody holds a `Rootfs` of after a restart), then
     // deletes the directory with everything the task wrote.
-    agent.storage.remove(task_id)?;
-    Ok(())
+    note(agent.storage.remove(task_id).map_err(AgentError::from));
+    first.map_or(Ok(()), Err)
 }

@@ -240,6 +240,7 @@ pub(crate) mod testing {
             registry_hosts: hosts,
             task_wake: Default::default(),
             cluster_gate: Default::default(),
+            stopped_task_retention_ms: 3_600_000,
         });
         let caller = Caller {
             access_key_id: "AKIDTEST".into(),

@@ -46,9 +46,6 @@ pub const MAX_SUBNETS: usize = 16;
 pub const MAX_SECURITY_GROUPS: usize = 5;
 /// How long a RunTask clientToken stays bound to its tasks (ECS: 24 hours).
 pub const CLIENT_TOKEN_TTL_MS: i64 = 24 * 60 * 60 * 1000;
-/// How long a STOPPED task stays describable before [`purge_stopped`] removes it (ECS keeps stopped tasks
-/// for at least an hour).
-pub const STOPPED_TASK_RETENTION_MS: i64 = 60 * 60 * 1000;
 /// `stoppedReason` of a StopTask without `reason`.
 pub const DEFAULT_STOP_REASON: &str = "Task stopped by user";
 
@@ -1265,6 +1262,7 @@ mod tests {
 
     #[tokio::test]
     async fn purge_removes_only_long_stopped_tasks() {
+        const RETENTION_MS: i64 = 3_600_000;
         let dir = tempfile::tempdir().unwrap();
         let store = skiff_store::SqliteStore::open(&dir.path().join("s.db")).unwrap();
         let put = |id: &str, status: &str, stopped_at: Option<i64>| {
@@ -1275,16 +1273,16 @@ mod tests {
             r.task.stopped_at = stopped_at;
             (task_keys::task("c", id), serde_json::to_vec(&r).unwrap())
         };
-        let now = 10 * STOPPED_TASK_RETENTION_MS;
+        let now = 10 * RETENTION_MS;
         for (key, value) in [
-            put("old", "STOPPED", Some(now - STOPPED_TASK_RETENTION_MS - 1)),
+            put("old", "STOPPED", Some(now - RETENTION_MS - 1)),
             put("recent", "STOPPED", Some(now - 1_000)),
             put("running", "RUNNING", None),
             put("nostamp", "STOPPED", None),
         ] {
             store.txn(Txn::new().put(key, value)).await.unwrap();
         }
-        assert_eq!(purge_stopped(&store, now, STOPPED_TASK_RETENTION_MS).await.unwrap(), 2);
+        assert_eq!(purge_stopped(&store, now, RETENTION_MS).await.unwrap(), 2);
         let left: Vec<String> =
             store.scan(task_keys::TASKS, None, 10).await.unwrap().items.into_iter().map(|(k, _)| k).collect();
         assert_eq!(left, [task_keys::task("c", "recent"), task_keys::task("c", "running")]);
