@@ -710,6 +710,40 @@ def test_task_metadata_endpoint_answers_inside_the_task(env):
     assert refused == "forged-refused"
 
 
+def storage_qgroup(data_dir: Path, tid: str) -> Path:
+    """The sysfs directory of the btrfs quota group that limits task `tid`'s ephemeral storage."""
+    mnt = str(data_dir / "agent" / "storage" / "mnt")
+    device = next(line.split(" - ")[1].split()[1] for line in open("/proc/self/mountinfo")
+                  if line.split()[4] == mnt)
+    fs = next(p for p in Path("/sys/fs/btrfs").iterdir()
+              if (p / "devices" / Path(device).name).exists())
+    proc = subprocess.run(["btrfs", "inspect-internal", "rootid", f"{mnt}/tasks/{tid}"],
+                          capture_output=True, text=True, check=True)
+    return fs / "qgroups" / f"0_{proc.stdout.strip()}"
+
+
+def test_ephemeral_storage_is_a_real_limit_on_the_tasks_writes(env):
+    # 30 GiB asked for: the task's directory (overlay upper layers, scratch volumes) is a btrfs subvolume
+    # whose quota is exactly that, and what the container writes through its overlay counts against it.
+    # (Writing past it fails with EDQUOT; the agent's crate tests fill a small quota to show it.)
+    arn = env.run1([{"name": "app", "command": sh("trap 'exit 0' TERM; dd if=/dev/zero of=/big bs=1M count=8; sleep 30 & wait")}],
+                   td_kw={"ephemeralStorage": {"sizeInGiB": 30}})
+    t = env.wait_running(arn)
+    assert t["ephemeralStorage"] == {"sizeInGiB": 30} and t["fargateEphemeralStorage"] == {"sizeInGiB": 30}, brief(t)
+    qgroup = storage_qgroup(env.data_dir, task_id(arn))
+    assert int((qgroup / "max_referenced").read_text()) == 30 << 30
+    mnt = env.data_dir / "agent" / "storage" / "mnt"
+
+    def counted() -> bool:
+        # Quotas are accounted when btrfs commits its transaction: commit now rather than in 30 s.
+        subprocess.run(["btrfs", "filesystem", "sync", str(mnt)], check=True, capture_output=True)
+        return int((qgroup / "referenced").read_text()) >= 8 << 20
+    eventually(15, counted, "the 8 MiB written never counted against the task's quota")
+    env.ecs.stop_task(cluster=env.cluster, task=arn)
+    env.wait_stopped(arn)
+    assert not (env.data_dir / "agent" / "storage" / "mnt" / "tasks" / task_id(arn)).exists()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 11. bad input and faults
 
