@@ -202,31 +202,53 @@ demo: deps build-release
 	cat > $(DEMO_DIR)/web-taskdef.json.tmp <<-'JSON'
 	{"family": "web", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512",
 	 "executionRoleArn": "arn:aws:iam::$(DEMO_ACCOUNT):role/ecsTaskExecutionRole",
-	 "containerDefinitions": [{"name": "web", "image": "busybox", "command": ["httpd", "-f", "-p", "8080"],
+	 "containerDefinitions": [{"name": "web", "image": "$(DEMO_ACCOUNT).dkr.ecr.$(DEMO_REGION).amazonaws.com/web:latest",
+	   "command": ["sh", "-c", "mkdir -p /www && echo \"hello from Skiff task $$HOSTNAME\" > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www"],
 	   "portMappings": [{"containerPort": 8080}],
+	   "healthCheck": {"command": ["CMD-SHELL", "wget -qO- http://localhost:8080/ >/dev/null"], "interval": 5, "timeout": 2, "retries": 2},
 	   "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web",
 	     "awslogs-region": "$(DEMO_REGION)", "awslogs-stream-prefix": "web"}}}]}
 	JSON
 	$(VENV_PY) -m json.tool --indent 2 $(DEMO_DIR)/web-taskdef.json.tmp > $(DEMO_DIR)/web-taskdef.json
 	rm -f $(DEMO_DIR)/web-taskdef.json.tmp
 	run $$aws --endpoint-url $(DEMO_URL) sts get-caller-identity
+	# The sample image: a reproducible busybox OCI layout (no internet needed), pushed to Skiff's registry.
+	[ -f $(DEMO_DIR)/busybox/index.json ] || $(VENV_PY) tests/images/oci_image.py busybox $(DEMO_DIR)/busybox >/dev/null
+	$$aws --endpoint-url $(DEMO_URL) ecr describe-repositories --repository-names web >/dev/null 2>&1 || \
+	  run $$aws --endpoint-url $(DEMO_URL) ecr create-repository --repository-name web --query repository.repositoryUri
+	run skopeo copy --quiet --dest-tls-verify=false --dest-creds "AWS:$$($$aws --endpoint-url $(DEMO_URL) ecr get-login-password)" \
+	  oci:$(DEMO_DIR)/busybox:latest docker://$(DEMO_LISTEN)/web:latest
 	run $$aws --endpoint-url $(DEMO_URL) ecs create-cluster --cluster-name demo
 	echo; echo "$(DEMO_DIR)/web-taskdef.json:"; cat $(DEMO_DIR)/web-taskdef.json
 	run $$aws --endpoint-url $(DEMO_URL) ecs register-task-definition --cli-input-json file://$(DEMO_DIR)/web-taskdef.json \
 	  --query 'taskDefinition.{arn: taskDefinitionArn, revision: revision, status: status, cpu: cpu, memory: memory}'
-	run $$aws --endpoint-url $(DEMO_URL) ecs describe-task-definition --task-definition web
 	run $$aws --endpoint-url $(DEMO_URL) ecs list-clusters
+	subnet="$$($$aws --endpoint-url $(DEMO_URL) ec2 describe-subnets --query 'Subnets[0].SubnetId' --output text)"
+	task="$$($$aws --endpoint-url $(DEMO_URL) ecs run-task --cluster demo --task-definition web --launch-type FARGATE \
+	  --network-configuration "awsvpcConfiguration={subnets=[$$subnet]}" --query 'tasks[0].taskArn' --output text)"
+	printf '\n%s$$ aws ecs run-task --cluster demo --task-definition web …%s\n%s\n' "$$bold" "$$plain" "$$task"
+	run $$aws --endpoint-url $(DEMO_URL) ecs wait tasks-running --cluster demo --tasks "$$task"
+	run $$aws --endpoint-url $(DEMO_URL) ecs describe-tasks --cluster demo --tasks "$$task" --query \
+	  'tasks[0].{lastStatus: lastStatus, createdAt: createdAt, startedAt: startedAt, ip: attachments[0].details[?name==`privateIPv4Address`].value | [0], containers: containers[].{name: name, lastStatus: lastStatus, runtimeId: runtimeId}}'
+	ip="$$($$aws --endpoint-url $(DEMO_URL) ecs describe-tasks --cluster demo --tasks "$$task" \
+	  --query 'tasks[0].attachments[0].details[?name==`privateIPv4Address`].value | [0]' --output text)"
+	for i in $$(seq 1 50); do curl -fsS "http://$$ip:8080/" >/dev/null 2>&1 && break; sleep 0.1; done
+	run curl -fsS "http://$$ip:8080/"
+	run $(RELEASE_BIN) logs --endpoint $(DEMO_URL) --data-dir $(DEMO_DIR)/data --cluster demo "$$task"
 	printf '%s\n' "" \
+	  "The sample web app runs as task $$task: http://$$ip:8080/ (from this host)." \
+	  "" \
 	  "Skiff is running at $(DEMO_URL) (pid $$pid, log $(DEMO_LOG), data in $(DEMO_DIR)/data)." \
 	  "Point the AWS CLI (or boto3, or Terraform) at it with --endpoint-url $(DEMO_URL) and these credentials:" \
 	  "" \
 	  "    export AWS_ACCESS_KEY_ID=$$AWS_ACCESS_KEY_ID" \
 	  "    export AWS_SECRET_ACCESS_KEY=$$AWS_SECRET_ACCESS_KEY" \
 	  "    export AWS_DEFAULT_REGION=$(DEMO_REGION)" \
-	  "    $(VENV)/bin/aws --endpoint-url $(DEMO_URL) ecs list-task-definitions" \
+	  "    $(VENV)/bin/aws --endpoint-url $(DEMO_URL) ecs list-tasks --cluster demo" \
+	  "    $(RELEASE_BIN) logs -f --endpoint $(DEMO_URL) --data-dir $(DEMO_DIR)/data --cluster demo $$task" \
 	  "" \
 	  "(the credentials are kept in $(DEMO_DIR)/data/credentials.json)" \
-	  "Stop the server with: make demo-stop"
+	  "Stop the server and its tasks with: make demo-stop"
 
 demo-stop:
 	@if [ ! -f $(DEMO_PIDFILE) ]; then echo "demo: no server recorded in $(DEMO_PIDFILE)"; exit 0; fi
@@ -240,6 +262,8 @@ demo-stop:
 	  echo "demo: pid $$pid from $(DEMO_PIDFILE) is not a running skiff server"
 	fi
 	rm -f $(DEMO_PIDFILE)
+	# Tasks outlive the server: remove them (containers, mounts, cgroups, network) too.
+	if [ -x $(RELEASE_BIN) ] && [ -d $(DEMO_DIR)/data/agent ]; then $(RELEASE_BIN) node reset --data-dir $(DEMO_DIR)/data; fi
 
 # ---------------------------------------------------------------------------------------------------------
 

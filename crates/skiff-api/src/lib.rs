@@ -153,10 +153,12 @@ pub async fn open_agent(
     oci_runtime: skiff_agent::runtime::OciRuntime,
 ) -> anyhow::Result<std::sync::Arc<skiff_agent::task::Agent>> {
     use sha2::Digest as _;
-    let root = data_dir.join("agent");
+    // Absolute paths only: conmon and crun run in other working directories than the server's.
+    let canonical = std::fs::canonicalize(data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot resolve the data directory {}: {e}", data_dir.display()))?;
+    let root = canonical.join("agent");
     let mut config = skiff_agent::task::AgentConfig::new(&root);
     config.runtime.runtime = oci_runtime;
-    let canonical = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
     config.network.nft_table = format!("skiff_{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2], digest[3]);
     skiff_agent::task::Agent::open(config).await.map_err(|e| {

@@ -226,6 +226,7 @@ impl Network {
         let record = SubnetRecord { subnet: subnet.clone(), bridge };
         blocking(move || {
             enable_ip_forward()?;
+            ignore_routes_while_down(&record.bridge)?;
             let path = records::subnets_dir(&state_dir).join(format!("{}.json", record.subnet.id));
             records::write_json(&path, &record, true)?;
             apply_nat(&state_dir, &table)
@@ -547,6 +548,14 @@ fn enable_ip_forward() -> Result<()> {
         Ok(value) if value.trim() == "1" => Ok(()),
         _ => fs::write(IP_FORWARD, "1").map_err(|e| NetworkError::io("enable forwarding in", IP_FORWARD, e)),
     }
+}
+
+/// A bridge without tasks has no carrier; its subnet route must then not win over another link's (a
+/// bridge of the same block left by a server whose data directory is gone would otherwise swallow the
+/// traffic of this one's tasks).
+fn ignore_routes_while_down(bridge: &str) -> Result<()> {
+    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/ignore_routes_with_linkdown");
+    fs::write(&path, "1").map_err(|e| NetworkError::io("set", &path, e))
 }
 
 /// Rewrites the nft table from every persisted subnet (blocking).

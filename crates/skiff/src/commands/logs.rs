@@ -104,7 +104,11 @@ pub async fn run(ctx: &Context, data_dir: &Path, args: LogsArgs) -> anyhow::Resu
             let reason = task["stoppedReason"].as_str().unwrap_or("no reason given");
             bail!("{which}, so it logged nothing: the task stopped ({reason})");
         }
-        bail!("{which} (the task is {status}), so nothing is logged yet: `skiff logs -f {task_id}` waits for it");
+        let again = match cluster.as_str() {
+            "default" => format!("skiff logs -f {task_id}"),
+            other => format!("skiff logs -f {task_id} --cluster {other}"),
+        };
+        bail!("{which} (the task is {status}), so nothing is logged yet: `{again}` waits for it");
     }
     for name in &not_started {
         eprintln!("note: container {name} of task {task_id} has not started (the task is {status}): no lines from it");
