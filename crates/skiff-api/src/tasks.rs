@@ -279,7 +279,7 @@ impl TaskController {
             pids_max: Some(TASK_PIDS_MAX),
             ephemeral_storage_bytes: ephemeral_gib(record) << 30,
             volumes: td.volumes.iter().flatten().filter_map(|v| v.name.clone()).collect(),
-            containers: self.container_plans(&td, record),
+            containers: self.container_plans(&td, record).await,
             metadata_uri: Some({
                 let metadata = self.metadata.clone();
                 let task_id = record.task.id().to_string();
@@ -289,11 +289,16 @@ impl TaskController {
         })
     }
 
-    fn container_plans(&self, td: &TaskDefinition, record: &TaskRecord) -> Vec<ContainerPlan> {
+    async fn container_plans(&self, td: &TaskDefinition, record: &TaskRecord) -> Vec<ContainerPlan> {
+        let mut pulls = Vec::new();
+        for def in td.container_definitions.iter().flatten() {
+            pulls.push(self.pull_reference(def.image.as_deref().unwrap_or_default()).await);
+        }
         td.container_definitions
             .iter()
             .flatten()
-            .map(|def| {
+            .zip(pulls)
+            .map(|(def, image)| {
                 let name = def.name.clone().unwrap_or_default();
                 let overrides = record.task.overrides.container(&name).map(|o| ContainerOverrideInput {
                     command: o.command.clone(),
@@ -308,7 +313,7 @@ impl TaskController {
                     memory_reservation: o.memory_reservation.and_then(|n| u64::try_from(n).ok()),
                 });
                 ContainerPlan {
-                    image: self.pull_reference(def.image.as_deref().unwrap_or_default()),
+                    image,
                     image_as_given: def.image.clone().unwrap_or_default(),
                     definition: def.into(),
                     overrides: overrides.unwrap_or_default(),
@@ -343,13 +348,22 @@ impl TaskController {
             .collect()
     }
 
-    /// Images of this server's registry (by its public name or the ECR form) are pulled over loopback.
-    fn pull_reference(&self, image: &str) -> String {
+    /// Images of this server's registry (by its public name or the ECR form) are pulled over loopback, by
+    /// digest: a tag is resolved from the registry's records now (as ECS pins `imageDigest` at launch), so
+    /// an image already in the node's cache starts without a registry round trip.
+    async fn pull_reference(&self, image: &str) -> String {
         match self.state.registry_hosts.resolve(image) {
             Some((name, reference)) if reference.starts_with("sha256:") => {
                 format!("{}/{name}@{reference}", self.pull_host)
             }
-            Some((name, reference)) => format!("{}/{name}:{reference}", self.pull_host),
+            Some((name, tag)) => {
+                let key = skiff_model::ecr::keys::tag(&name, &tag);
+                match records::load::<skiff_model::ecr::TagRecord>(self.state.store.as_ref(), &key).await {
+                    Ok(Some((t, _))) => format!("{}/{name}@{}", self.pull_host, t.digest),
+                    // Unknown tag: the pull reports it as ECS does (CannotPullContainerError … not found).
+                    _ => format!("{}/{name}:{tag}", self.pull_host),
+                }
+            }
             None => image.to_string(),
         }
     }
