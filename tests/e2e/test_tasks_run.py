@@ -758,6 +758,38 @@ def test_image_not_in_the_registry_fails_to_pull(env):
     assert c.get("reason", "").startswith("CannotPullContainerError"), brief(t)
 
 
+def test_unreachable_registry_fails_to_pull(env):
+    # A registry that is down (nothing listens on loopback port 1): the pull fails fast, the task ends.
+    arn = env.run1([{"name": "app", "image": "127.0.0.1:1/nothing/here:latest", "command": ["true"]}])
+    t = env.wait_stopped(arn)
+    assert t["stopCode"] == "TaskFailedToStart", brief(t)
+    assert t["stoppedReason"].startswith("CannotPullContainerError"), brief(t)
+    assert "127.0.0.1:1/nothing/here:latest" in t["stoppedReason"], brief(t)
+    assert "\n" not in t["stoppedReason"], brief(t)
+
+
+def test_stop_task_right_after_run_task_ends_cleanly(env):
+    # StopTask while the tasks are still PROVISIONING: they end STOPPED with the user's reason, never start
+    # again, and leave nothing on the host.
+    td = env.register([{"name": "app", "command": ["sleep", "60"]}])
+    arns = env.run(td, count=5)
+    for arn in arns:
+        env.ecs.stop_task(cluster=env.cluster, task=arn, reason="changed my mind")
+    tasks = env.wait_all_stopped(arns, STOP_TIMEOUT)
+    for t in tasks:
+        assert (t["desiredStatus"], t["stopCode"], t["stoppedReason"]) == ("STOPPED", "UserInitiated", "changed my mind"), brief(t)
+        assert all(c["lastStatus"] == "STOPPED" for c in t["containers"]), brief(t)
+    ids = {task_id(a) for a in arns}
+    eventually(30, lambda: not leftovers(env, ids), "stopped tasks left something on the host")
+
+
+def test_node_reset_refuses_while_the_server_runs(env):
+    proc = subprocess.run([str(harness.SKIFF_BIN), "node", "reset", "--data-dir", str(env.data_dir)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc
+    assert "skiff server" in proc.stderr and "stop it first" in proc.stderr, proc.stderr
+
+
 def test_missing_entrypoint_and_unknown_user_cannot_start(env):
     missing = env.run1([{"name": "app", "command": ["/no/such/binary", "x"]}])
     ghost = env.run1([{"name": "app", "command": ["true"], "user": "ghost"}])

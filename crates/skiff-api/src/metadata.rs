@@ -302,7 +302,6 @@ impl Inner {
         None
     }
 
-    /// The task record of `task_id`, wherever its cluster is.
     /// Containers the record still shows PENDING but the runtime already runs (or ran) get their runtime
     /// id and status from the runtime.
     fn observe(&self, record: &mut TaskRecord) {
@@ -325,6 +324,7 @@ impl Inner {
         }
     }
 
+    /// The task record of `task_id`, wherever its cluster is.
     async fn find_task(&self, task_id: &str) -> anyhow::Result<Option<TaskRecord>> {
         let cached = self.task_keys.lock().expect("task key cache").get(task_id).cloned();
         if let Some(key) = cached {

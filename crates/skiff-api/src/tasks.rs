@@ -150,15 +150,20 @@ impl TaskController {
                 continue;
             }
             let id = record.task.id().to_string();
+            let stopping = record.task.desired_status == "STOPPED";
             match running.get(&id) {
-                Some(Some(handle)) if record.task.desired_status == "STOPPED" => {
-                    handle.stop(record.task.stopped_reason.as_deref().unwrap_or("Task stopped by user"));
-                }
+                Some(Some(handle)) if stopping => handle.stop(),
                 Some(_) => {}
                 None => {
                     running.insert(id.clone(), None);
                     let this = self.clone();
-                    tokio::spawn(async move { this.supervise(key, id, record).await });
+                    if stopping {
+                        // Asked to stop and carried out by nobody (stopped before it started, or the server
+                        // restarted while it stopped): never (re)start it, remove whatever exists of it.
+                        tokio::spawn(async move { this.finish_unsupervised(key, id).await });
+                    } else {
+                        tokio::spawn(async move { this.supervise(key, id, record).await });
+                    }
                 }
             }
         }
@@ -191,13 +196,55 @@ impl TaskController {
         loop {
             let report = reports.borrow_and_update().clone();
             let stopped = report.last_status == "STOPPED";
+            if stopped {
+                // The end must be recorded, or the task would look unfinished (and be resumed) later.
+                self.apply_until_recorded(&key, &id, &report).await;
+                break;
+            }
             if let Err(e) = self.apply(&key, &report).await {
                 tracing::warn!(task = %id, error = %e, "recording the task's state failed");
             }
-            if stopped || reports.changed().await.is_err() {
+            if reports.changed().await.is_err() {
                 break;
             }
         }
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    async fn apply_until_recorded(&self, key: &str, id: &str, report: &TaskReport) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.apply(key, report).await {
+                Ok(()) => return,
+                Err(e) if e.code == "ServerException" && e.message.contains("record is gone") => return,
+                Err(e) => tracing::warn!(task = %id, error = %e, "recording the task's end failed; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Ends a task no supervisor carries out although its desiredStatus is STOPPED: removes what the node
+    /// holds of it (containers are killed) and records it STOPPED.
+    async fn finish_unsupervised(self: Arc<Self>, key: String, id: String) {
+        if let Err(e) = self.agent.cleanup(&id).await {
+            tracing::warn!(task = %id, error = %e, "cleanup of a stopped task failed; the sweep will retry");
+        }
+        let now = crate::context::now_millis();
+        let mut report = TaskReport { last_status: "STOPPED", ..Default::default() };
+        report.stopping_at = Some(now);
+        report.execution_stopped_at = Some(now);
+        report.stopped_at = Some(now);
+        self.apply_until_recorded(&key, &id, &report).await;
+        let stop_all = |r: &mut TaskRecord| {
+            for c in &mut r.task.containers {
+                c.last_status = "STOPPED".into();
+            }
+            Ok(())
+        };
+        let _ =
+            records::update::<TaskRecord, _>(self.state.store.as_ref(), &key, || ApiError::server("gone"), stop_all)
+                .await;
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
@@ -292,7 +339,9 @@ impl TaskController {
     async fn container_plans(&self, td: &TaskDefinition, record: &TaskRecord) -> Vec<ContainerPlan> {
         let mut pulls = Vec::new();
         for def in td.container_definitions.iter().flatten() {
-            pulls.push(self.pull_reference(def.image.as_deref().unwrap_or_default()).await);
+            let name = def.name.as_deref().unwrap_or_default();
+            let pinned = record.task.containers.iter().find(|c| c.name == name).and_then(|c| c.image_digest.as_deref());
+            pulls.push(self.pull_reference(def.image.as_deref().unwrap_or_default(), pinned).await);
         }
         td.container_definitions
             .iter()
@@ -351,20 +400,17 @@ impl TaskController {
     /// Images of this server's registry (by its public name or the ECR form) are pulled over loopback, by
     /// digest: a tag is resolved from the registry's records now (as ECS pins `imageDigest` at launch), so
     /// an image already in the node's cache starts without a registry round trip.
-    async fn pull_reference(&self, image: &str) -> String {
-        match self.state.registry_hosts.resolve(image) {
-            Some((name, reference)) if reference.starts_with("sha256:") => {
-                format!("{}/{name}@{reference}", self.pull_host)
-            }
-            Some((name, tag)) => {
-                let key = skiff_model::ecr::keys::tag(&name, &tag);
-                match records::load::<skiff_model::ecr::TagRecord>(self.state.store.as_ref(), &key).await {
-                    Ok(Some((t, _))) => format!("{}/{name}@{}", self.pull_host, t.digest),
-                    // Unknown tag: the pull reports it as ECS does (CannotPullContainerError … not found).
-                    _ => format!("{}/{name}:{tag}", self.pull_host),
-                }
-            }
-            None => image.to_string(),
+    /// A task that already has a digest (resumed after a restart) keeps it, even if the tag moved since.
+    async fn pull_reference(&self, image: &str, pinned: Option<&str>) -> String {
+        let Some((name, reference)) = self.state.registry_hosts.resolve(image) else { return image.to_string() };
+        if let Some(digest) = pinned.or(reference.starts_with("sha256:").then_some(reference.as_str())) {
+            return format!("{}/{name}@{digest}", self.pull_host);
+        }
+        let key = skiff_model::ecr::keys::tag(&name, &reference);
+        match records::load::<skiff_model::ecr::TagRecord>(self.state.store.as_ref(), &key).await {
+            Ok(Some((t, _))) => format!("{}/{name}@{}", self.pull_host, t.digest),
+            // Unknown tag: the pull reports it as ECS does (CannotPullContainerError … not found).
+            _ => format!("{}/{name}:{reference}", self.pull_host),
         }
     }
 }

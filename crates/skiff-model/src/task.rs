@@ -23,8 +23,10 @@ pub mod keys {
     }
 
     /// RunTask `clientToken` → the task ids that call created (idempotency for 24 h, as ECS).
+    pub const CLIENT_TOKENS: &str = "ecs/task-tokens/";
+
     pub fn client_token(cluster: &str, token: &str) -> String {
-        format!("ecs/task-tokens/{cluster}/{token}")
+        format!("{CLIENT_TOKENS}{cluster}/{token}")
     }
 }
 

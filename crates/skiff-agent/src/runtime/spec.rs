@@ -257,7 +257,8 @@ pub fn resolve_container(
     }
     if !ctx.metadata_uri.is_empty() {
         env.insert("ECS_CONTAINER_METADATA_URI_V4".into(), ctx.metadata_uri.clone());
-        env.insert("ECS_CONTAINER_METADATA_URI".into(), ctx.metadata_uri.clone());
+        // v3 (Fargate platform 1.4 sets both): the same token under /v3/.
+        env.insert("ECS_CONTAINER_METADATA_URI".into(), ctx.metadata_uri.replacen("/v4/", "/v3/", 1));
     }
     env.insert("AWS_EXECUTION_ENV".into(), "AWS_ECS_FARGATE".into());
     if !ctx.region.is_empty() {

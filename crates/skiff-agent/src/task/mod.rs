@@ -63,6 +63,9 @@ pub struct HealthCheckPlan {
 impl HealthCheckPlan {
     /// From an ECS `healthCheck` (defaults: interval 30 s, timeout 5 s, retries 3, no start period).
     pub fn from_model(h: &skiff_model::task_definition::HealthCheck) -> Option<HealthCheckPlan> {
+        use skiff_model::task_definition::{
+            DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_HEALTH_CHECK_RETRIES, DEFAULT_HEALTH_CHECK_TIMEOUT,
+        };
         let secs =
             |v: Option<i32>, default: u64| std::time::Duration::from_secs(v.map_or(default, |n| n.max(0) as u64));
         let args = match h.command.split_first() {
@@ -76,9 +79,9 @@ impl HealthCheckPlan {
         }
         Some(HealthCheckPlan {
             args,
-            interval: secs(h.interval, 30),
-            timeout: secs(h.timeout, 5),
-            retries: h.retries.map_or(3, |n| n.max(1) as u32),
+            interval: secs(h.interval, DEFAULT_HEALTH_CHECK_INTERVAL as u64),
+            timeout: secs(h.timeout, DEFAULT_HEALTH_CHECK_TIMEOUT as u64),
+            retries: h.retries.unwrap_or(DEFAULT_HEALTH_CHECK_RETRIES).max(1) as u32,
             start_period: secs(h.start_period, 0),
         })
     }
@@ -138,12 +141,6 @@ pub struct TaskSpec {
     pub credentials: Arc<dyn CredentialProvider>,
 }
 
-/// A request to end a task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StopRequest {
-    pub reason: String,
-}
-
 /// What the agent observed of one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerReport {
@@ -185,19 +182,14 @@ pub struct TaskReport {
 /// A started task: its reports, and the way to stop it.
 pub struct TaskHandle {
     pub reports: watch::Receiver<TaskReport>,
-    stop: watch::Sender<Option<StopRequest>>,
+    stop: watch::Sender<bool>,
 }
 
 impl TaskHandle {
-    /// Asks the task to stop (SIGTERM or the image's STOPSIGNAL, SIGKILL after stopTimeout). Idempotent.
-    pub fn stop(&self, reason: &str) {
-        self.stop.send_if_modified(|current| {
-            if current.is_some() {
-                return false;
-            }
-            *current = Some(StopRequest { reason: reason.to_string() });
-            true
-        });
+    /// Asks the task to stop (SIGTERM or the image's STOPSIGNAL, SIGKILL after stopTimeout). Idempotent; why
+    /// it stops is the caller's to record.
+    pub fn stop(&self) {
+        self.stop.send_if_modified(|stopping| !std::mem::replace(stopping, true));
     }
 }
 
@@ -253,12 +245,16 @@ pub struct Agent {
     /// subvolume limited to the task's ephemeral storage.
     pub storage: TaskStorage,
     host: HostLimits,
+    /// `agent.lock`, flocked for the agent's lifetime: one agent per data directory (a second server, or
+    /// `skiff node reset` while the server runs, is refused).
+    _lock: std::fs::File,
 }
 
 impl Agent {
     /// Prepares the host (cgroups, binaries), opens the three stores and adopts the network state of an
     /// earlier run (bridges and NAT re-created; interrupted attaches finished).
     pub async fn open(config: AgentConfig) -> Result<Arc<Agent>, AgentError> {
+        let lock = lock_root(&config.root)?;
         crate::runtime::prepare_host(&config.runtime)?;
         let runtime = Runtime::open(config.runtime)?;
         let images = ImageStore::open(config.images)?;
@@ -280,7 +276,7 @@ impl Agent {
         let storage = tokio::task::spawn_blocking(move || TaskStorage::open(storage_config)).await.map_err(|e| {
             AgentError::Io { op: "open", path: PathBuf::from("storage"), source: std::io::Error::other(e) }
         })??;
-        let agent = Arc::new(Agent { images, network, runtime, storage, host: HostLimits::detect() });
+        let agent = Arc::new(Agent { images, network, runtime, storage, host: HostLimits::detect(), _lock: lock });
         if config.warm_namespaces > 0 {
             let warm = agent.clone();
             tokio::spawn(async move {
@@ -299,7 +295,7 @@ impl Agent {
     /// Starts (or, after a restart, resumes) a task in the background.
     pub fn start(self: &Arc<Self>, spec: TaskSpec) -> TaskHandle {
         let (report_tx, reports) = watch::channel(run::initial_report(&spec));
-        let (stop, stop_rx) = watch::channel(None);
+        let (stop, stop_rx) = watch::channel(false);
         let agent = self.clone();
         tokio::spawn(async move { run::run(agent, spec, report_tx, stop_rx).await });
         TaskHandle { reports, stop }
@@ -332,12 +328,20 @@ impl Agent {
     /// Returns how many tasks were removed. The agent is unusable afterwards.
     pub async fn reset(&self) -> Result<usize, AgentError> {
         let tasks = self.known_tasks().await?;
+        // Everything is tried; the first failure is reported.
+        let mut first = None;
         for id in &tasks {
-            self.cleanup(id).await?;
+            if let Err(e) = self.cleanup(id).await {
+                first.get_or_insert(e);
+            }
         }
-        self.network.teardown_all().await?;
-        self.storage.detach_node()?;
-        Ok(tasks.len())
+        if let Err(e) = self.network.teardown_all().await {
+            first.get_or_insert(e.into());
+        }
+        if let Err(e) = self.storage.detach_node() {
+            first.get_or_insert(e.into());
+        }
+        first.map_or(Ok(tasks.len()), Err)
     }
 
     /// The container ids of a task (`<task-id>-<index>`), from the runtime's state.
@@ -374,6 +378,28 @@ impl Agent {
             }
         }
         Ok(())
+    }
+}
+
+/// Takes the agent's lock in `root` (created if needed), or fails naming what holds it.
+fn lock_root(root: &std::path::Path) -> Result<std::fs::File, AgentError> {
+    let io = |op, source| AgentError::Io { op, path: root.join("agent.lock"), source };
+    std::fs::create_dir_all(root).map_err(|e| io("create", e))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("agent.lock"))
+        .map_err(|e| io("open", e))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(io(
+            "lock",
+            std::io::Error::other(
+                "another skiff process uses this data directory's agent (is `skiff server` running on it? stop it first)",
+            ),
+        )),
+        Err(e) => Err(io("lock", e.into())),
     }
 }
 

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::{
-    container_id, private_dns_name, Agent, AgentError, Condition, ContainerPlan, ContainerReport, StopRequest,
-    TaskReport, TaskSpec,
+    container_id, private_dns_name, Agent, AgentError, Condition, ContainerPlan, ContainerReport, TaskReport, TaskSpec,
 };
 use crate::images::{Image, NoProgress, Rootfs};
 use crate::network::TaskNetwork;
@@ -73,7 +72,7 @@ struct Run {
     agent: Arc<Agent>,
     spec: TaskSpec,
     tx: watch::Sender<TaskReport>,
-    stop: watch::Receiver<Option<StopRequest>>,
+    stop: watch::Receiver<bool>,
     report: TaskReport,
     dir: PathBuf,
     slots: Vec<Slot>,
@@ -81,12 +80,7 @@ struct Run {
     cgroup: Option<TaskCgroup>,
 }
 
-pub(super) async fn run(
-    agent: Arc<Agent>,
-    spec: TaskSpec,
-    tx: watch::Sender<TaskReport>,
-    stop: watch::Receiver<Option<StopRequest>>,
-) {
+pub(super) async fn run(agent: Arc<Agent>, spec: TaskSpec, tx: watch::Sender<TaskReport>, stop: watch::Receiver<bool>) {
     let report = tx.borrow().clone();
     let n = spec.containers.len();
     let mut run = Run {
@@ -105,9 +99,9 @@ pub(super) async fn run(
 }
 
 /// Resolves when a stop is requested (never, if nobody can ask any more).
-async fn stop_requested(rx: &mut watch::Receiver<Option<StopRequest>>) {
+async fn stop_requested(rx: &mut watch::Receiver<bool>) {
     loop {
-        if rx.borrow_and_update().is_some() {
+        if *rx.borrow_and_update() {
             return;
         }
         if rx.changed().await.is_err() {
@@ -143,7 +137,7 @@ impl Run {
     }
 
     fn stopping(&self) -> bool {
-        self.stop.borrow().is_some()
+        *self.stop.borrow()
     }
 
     fn fail(&mut self, index: Option<usize>, reason: String) -> End {
@@ -156,7 +150,10 @@ impl Run {
     async fn provision_and_run(&mut self) -> End {
         // PROVISIONING: the task's directory, limited to its ephemeral storage, and its network (both adopted
         // when an earlier run made them).
-        match self.agent.storage.create(&self.spec.task_id, self.spec.ephemeral_storage_bytes) {
+        let created = tokio::task::block_in_place(|| {
+            self.agent.storage.create(&self.spec.task_id, self.spec.ephemeral_storage_bytes)
+        });
+        match created {
             Ok(_) | Err(crate::storage::StorageError::Exists(_)) => {}
             Err(e) => {
                 return self
@@ -170,7 +167,6 @@ impl Run {
                     .fail(None, format!("ResourceInitializationError: unable to attach the task's network: {e}"))
             }
         };
-        let Some(network) = network else { return End::Requested };
         let hostname = private_dns_name(network.ipv4, &self.spec.region);
         let hosts =
             format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{hostname}\n", network.ipv4);
@@ -189,9 +185,18 @@ impl Run {
         self.publish();
         let agent = self.agent.clone();
         let creds = self.spec.credentials.clone();
-        let pulls = futures_util::future::join_all(
-            self.spec.containers.iter().map(|c| agent.images.pull(&c.image, creds.as_ref(), &NoProgress)),
-        );
+        let task_id = self.spec.task_id.clone();
+        // A container that exists already (the task is resumed after a restart) is not pulled again: its
+        // image may have been deleted from the registry meanwhile, which must not end a running task.
+        let pulls = futures_util::future::join_all(self.spec.containers.iter().enumerate().map(|(i, c)| {
+            let (agent, creds, task_id) = (agent.clone(), creds.clone(), task_id.clone());
+            async move {
+                if agent.runtime.handle(&container_id(&task_id, i)).is_ok() {
+                    return Ok(agent.images.get(&c.image).await.ok().flatten());
+                }
+                agent.images.pull(&c.image, creds.as_ref(), &NoProgress).await.map(Some)
+            }
+        }));
         let mut stop = self.stop.clone();
         let pulled = tokio::select! {
             r = pulls => r,
@@ -200,10 +205,11 @@ impl Run {
         self.report.pull_stopped_at = Some(now_ms());
         for (i, result) in pulled.into_iter().enumerate() {
             match result {
-                Ok(image) => {
+                Ok(Some(image)) => {
                     self.report.containers[i].image_digest = Some(image.manifest_digest.clone());
                     self.slots[i].image = Some(image);
                 }
+                Ok(None) => {}
                 Err(e) => {
                     let plan = &self.spec.containers[i];
                     let reason = one_line(&e.to_string().replace(&plan.image, &plan.image_as_given));
@@ -214,6 +220,8 @@ impl Run {
         self.publish();
 
         // ACTIVATING: cgroup, volumes, containers.
+        self.report.last_status = "ACTIVATING";
+        self.publish();
         let limits = TaskLimits {
             cpu_units: Some(self.spec.cpu_units),
             memory_mib: Some(self.spec.memory_mib),
@@ -232,8 +240,6 @@ impl Run {
                 return self.fail(None, format!("ResourceInitializationError: creating volume {v}: {e}"));
             }
         }
-        self.report.last_status = "ACTIVATING";
-        self.publish();
         if let Some(end) = self.start_containers().await {
             return end;
         }
@@ -255,18 +261,14 @@ impl Run {
         }
     }
 
-    /// The task's attachment: adopted if an earlier run made it, else a new one. `None`: stopped meanwhile.
-    async fn attach(&mut self) -> Result<Option<TaskNetwork>, AgentError> {
+    /// The task's attachment: adopted if an earlier run made it, else a new one. An attach is never
+    /// cancelled half-way (its address allocation runs on a blocking thread); a stop is looked at after it.
+    async fn attach(&mut self) -> Result<TaskNetwork, AgentError> {
         let id = self.spec.task_id.clone();
         if let Some(n) = self.agent.network.attached(&id).await? {
-            return Ok(Some(n));
+            return Ok(n);
         }
-        let mut stop = self.stop.clone();
-        let agent = self.agent.clone();
-        tokio::select! {
-            r = agent.network.attach(&id, &self.spec.subnet, "") => Ok(Some(r?)),
-            () = stop_requested(&mut stop) => Ok(None),
-        }
+        Ok(self.agent.network.attach(&id, &self.spec.subnet, "").await?)
     }
 
     /// Starts every container once its dependencies allow; `Some` when the task must end instead.
@@ -361,8 +363,7 @@ impl Run {
     async fn start_container(&mut self, i: usize) -> Result<(), String> {
         let plan = self.spec.containers[i].clone();
         let id = container_id(&self.spec.task_id, i);
-        let image = self.slots[i].image.clone().ok_or_else(|| cannot_start("the image was not pulled"))?;
-        let (signal, timeout) = stop_params(&plan, &image);
+        let (signal, timeout) = stop_params(&plan, self.slots[i].image.as_ref());
         self.slots[i].stop_signal = signal;
         self.slots[i].stop_timeout = timeout;
         if self.agent.runtime.handle(&id).is_ok() {
@@ -373,6 +374,7 @@ impl Run {
             self.start_health_check(i, &id);
             return Ok(());
         }
+        let image = self.slots[i].image.clone().ok_or_else(|| cannot_start("the image was not pulled"))?;
         let name = plan.name().to_string();
         if !valid_name(&name) {
             return Err(cannot_start(format!("invalid container name {name:?}")));
@@ -585,7 +587,7 @@ impl Run {
         let id = self.spec.task_id.clone();
         let agent = self.agent.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            for c in containers_of(&agent, &id) {
+            for c in agent.containers_of(&id).unwrap_or_default() {
                 if let Err(e) = agent.runtime.delete(&c) {
                     tracing::warn!(container = %c, error = %e, "deleting a container failed");
                 }
@@ -614,21 +616,16 @@ impl Run {
     }
 }
 
-/// The stop signal and timeout of a container (the image's STOPSIGNAL, the definition's stopTimeout).
-fn stop_params(plan: &ContainerPlan, image: &Image) -> (i32, Duration) {
+/// The stop signal and timeout of an adopted container (the image's STOPSIGNAL if the image is still in the
+/// cache, the definition's stopTimeout); a container started by this run takes them from its resolved spec.
+fn stop_params(plan: &ContainerPlan, image: Option<&Image>) -> (i32, Duration) {
     let signal = image
-        .config
-        .stop_signal
-        .as_deref()
+        .and_then(|i| i.config.stop_signal.as_deref())
         .filter(|s| !s.is_empty())
         .and_then(|s| parse_signal(s).ok())
         .unwrap_or(libc_sig::SIGTERM);
     let timeout = plan.definition.stop_timeout.map(Duration::from_secs).unwrap_or(DEFAULT_STOP_TIMEOUT);
     (signal, timeout.min(MAX_STOP_TIMEOUT))
-}
-
-fn containers_of(agent: &Agent, task_id: &str) -> Vec<String> {
-    agent.containers_of(task_id).unwrap_or_default()
 }
 
 /// Removes whatever exists of a task on this node: containers, overlay mounts, the cgroup, the network
@@ -644,14 +641,18 @@ pub(super) async fn cleanup(agent: &Agent, task_id: &str) -> Result<(), AgentErr
             first.get_or_insert(e);
         }
     };
-    for c in containers_of(agent, task_id) {
-        note(agent.runtime.delete(&c).map(|_| ()).map_err(AgentError::from));
-    }
-    let cgroup = TaskCgroup::open(agent.runtime.cgroup_layout(), task_id);
-    note(cgroup.remove().map_err(|e| AgentError::Runtime(e.into())));
+    // Deleting containers waits for their monitors, cgroups may be busy for a moment, storage removal
+    // walks the task's tree: blocking work, kept off the async workers.
+    tokio::task::block_in_place(|| {
+        for c in agent.containers_of(task_id).unwrap_or_default() {
+            note(agent.runtime.delete(&c).map(|_| ()).map_err(AgentError::from));
+        }
+        let cgroup = TaskCgroup::open(agent.runtime.cgroup_layout(), task_id);
+        note(cgroup.remove().map_err(|e| AgentError::Runtime(e.into())));
+    });
     note(agent.network.detach_by_id(task_id).await.map_err(AgentError::from));
     // Detaches what is still mounted inside (overlays nobody holds a `Rootfs` of after a restart), then
     // deletes the directory with everything the task wrote.
-    note(agent.storage.remove(task_id).map_err(AgentError::from));
+    note(tokio::task::block_in_place(|| agent.storage.remove(task_id)).map_err(AgentError::from));
     first.map_or(Ok(()), Err)
 }

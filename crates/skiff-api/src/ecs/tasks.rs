@@ -193,8 +193,6 @@ fn task_arn(ctx: &Ctx, cluster: &str, id: &str) -> String {
     ctx.scope().ecs(&format!("task/{cluster}/{id}"))
 }
 
-/// The id of a task named by `reference` in `cluster`: `Err(())` when the reference is malformed, `Ok(None)`
-/// when it names a task that cannot be in this cluster (another region, account or cluster).
 /// The cluster a call means: `cluster` when given, otherwise the cluster a long task ARN names (ECS
 /// task ARNs carry their cluster), otherwise the default cluster.
 fn implied_cluster<'a>(cluster: Option<&'a str>, tasks: impl IntoIterator<Item = &'a str>) -> Option<String> {
@@ -204,6 +202,8 @@ fn implied_cluster<'a>(cluster: Option<&'a str>, tasks: impl IntoIterator<Item =
     tasks.into_iter().filter_map(model::parse_task_reference).find_map(|r| r.cluster)
 }
 
+/// The id of a task named by `reference` in `cluster`: `Err(())` when the reference is malformed, `Ok(None)`
+/// when it names a task that cannot be in this cluster (another region, account or cluster).
 fn task_id_in(ctx: &Ctx, cluster: &str, reference: &str) -> Result<Option<String>, ()> {
     let r = model::parse_task_reference(reference).ok_or(())?;
     if let Some((region, account)) = &r.scope {
@@ -1082,7 +1082,7 @@ pub async fn purge_stopped(store: &dyn Store, now_ms: i64, retention_ms: i64) ->
             after = Some(key.clone());
             let Ok(r) = serde_json::from_slice::<TaskRecord>(&v.value) else { continue };
             let ended = r.task.stopped_at.or(r.task.execution_stopped_at).or(r.task.created_at).unwrap_or(0);
-            if r.is_stopped() && ended + retention_ms < now_ms {
+            if r.is_stopped() && ended.saturating_add(retention_ms) < now_ms {
                 if let TxnOutcome::Committed(_) =
                     store.txn(Txn::new().when(key, v.mod_revision).delete(key)).await.map_err(store_error)?
                 {
@@ -1094,7 +1094,7 @@ pub async fn purge_stopped(store: &dyn Store, now_ms: i64, retention_ms: i64) ->
             break;
         }
     }
-    let tokens = "ecs/task-tokens/";
+    let tokens = task_keys::CLIENT_TOKENS;
     let mut after: Option<String> = None;
     loop {
         let page = store.scan(tokens, after.as_deref(), 500).await.map_err(store_error)?;
