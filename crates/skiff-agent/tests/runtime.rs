@@ -728,3 +728,22 @@ async fn kill_9_of_the_agent_leaves_containers_running() {
     f.rt().delete(&id).expect("delete");
     assert!(!Path::new(&format!("/proc/{}", h.conmon_pid)).exists(), "conmon {} left", h.conmon_pid);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_inside_and_a_timed_out_exec_leaves_no_process_behind() {
+    require_root!();
+    let mut f = Fixture::new();
+    let task = f.task(TaskLimits { cpu_units: Some(256), memory_mib: Some(256), pids_max: Some(64) });
+    let (id, h) = f.start(&task, sh("health", "sleep 60"));
+    let ok = f.rt().exec(&id, &["/bin/sh".into(), "-c".into(), "exit 3".into()], Duration::from_secs(10)).await;
+    assert_eq!(ok.expect("exec"), Some(3));
+    // A health check that hangs: the exec times out and its process inside the container is killed too.
+    let hung = f.rt().exec(&id, &["/bin/sleep".into(), "30".into()], Duration::from_millis(300)).await;
+    assert_eq!(hung.expect("exec"), None);
+    let procs = || {
+        let dir = f.rt().cgroup_layout().dir("pids", &h.cgroups_path);
+        let file = if f.rt().cgroup_layout().is_v2() { dir.join("cgroup.procs") } else { dir.join("tasks") };
+        std::fs::read_to_string(file).unwrap_or_default().lines().count()
+    };
+    eventually(Duration::from_secs(5), "only the container's own process left", || procs() == 1);
+}

@@ -76,3 +76,27 @@ pub fn profile_text(creds: &Credentials, region: &str, addr: std::net::SocketAdd
         creds.access_key_id, creds.secret_access_key
     )
 }
+
+/// A 32-byte secret kept in `path`: read if it exists, else generated from the OS's randomness and written
+/// (mode 0600, synced, renamed into place) — server keys that must survive restarts.
+pub fn load_or_generate_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            return bytes.try_into().map_err(|_| {
+                anyhow::anyhow!("{} is not a 32-byte key; remove it to generate a new one", path.display())
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("cannot read the OS's randomness: {e}"))?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(&key)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(key)
+}

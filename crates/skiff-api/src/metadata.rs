@@ -75,26 +75,7 @@ impl Version {
 /// Loads the 32-byte token key from `data_dir/metadata-endpoint.key`, creating it (mode 0600) on first use,
 /// so URIs handed to running containers stay valid across server restarts.
 pub fn load_or_generate_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let path = data_dir.join(KEY_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            return bytes.try_into().map_err(|_| {
-                anyhow::anyhow!("{} is not a 32-byte key; remove it to generate a new one", path.display())
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
-    }
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("cannot read the OS's randomness: {e}"))?;
-    let tmp = data_dir.join(format!("{KEY_FILE}.tmp"));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(&key)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    Ok(key)
+    crate::credentials::load_or_generate_secret(&data_dir.join(KEY_FILE))
 }
 
 /// The task metadata endpoint: mints the URIs containers get and serves them on the subnet gateways.

@@ -9,8 +9,6 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 /// How long a registry token is valid, as in ECR.
@@ -31,25 +29,7 @@ struct Payload {
 impl TokenKey {
     /// Loads the key from the data directory, or generates and stores one (mode 0600).
     pub fn load_or_generate(data_dir: &Path) -> anyhow::Result<TokenKey> {
-        let path = data_dir.join(KEY_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                    anyhow::anyhow!("{} is not a 32-byte key; remove it to generate a new one", path.display())
-                })?;
-                return Ok(TokenKey(key));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
-        }
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("cannot read the OS's randomness: {e}"))?;
-        let tmp = data_dir.join(format!("{KEY_FILE}.tmp"));
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(&key)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-        Ok(TokenKey(key))
+        crate::credentials::load_or_generate_secret(&data_dir.join(KEY_FILE)).map(TokenKey)
     }
 
     fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {

@@ -683,13 +683,17 @@ impl Runtime {
     }
 
     /// Runs `args` inside the running container (`crun exec`: its namespaces, cgroup, user and environment),
-    /// as a health check does. `None` when it did not finish within `timeout` (it is then killed).
+    /// as a health check does. `None` when it did not finish within `timeout`: the process started inside
+    /// the container is then killed too, not only the `crun exec` that waits for it.
     pub async fn exec(&self, id: &str, args: &[String], timeout: Duration) -> Result<Option<i32>, RuntimeError> {
         let runtime = self.config.runtime_path();
+        let pid_file = self.container_dir(id).join(format!("exec-{}.pid", uuid::Uuid::new_v4().simple()));
         let mut child = tokio::process::Command::new(&runtime)
             .arg("--root")
             .arg(&self.config.crun_root)
             .arg("exec")
+            .arg("--pid-file")
+            .arg(&pid_file)
             .arg(id)
             .args(args)
             .stdin(Stdio::null())
@@ -698,17 +702,22 @@ impl Runtime {
             .kill_on_drop(true)
             .spawn()
             .map_err(io_err(&runtime))?;
-        match tokio::time::timeout(timeout, child.wait()).await {
+        let result = match tokio::time::timeout(timeout, child.wait()).await {
             Ok(Ok(status)) => {
                 use std::os::unix::process::ExitStatusExt;
                 Ok(Some(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))))
             }
             Ok(Err(e)) => Err(RuntimeError::Io { path: runtime, source: e }),
             Err(_) => {
+                if let Some(pid) = read_pid(&pid_file).filter(|p| *p > 0) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
                 let _ = child.kill().await;
                 Ok(None)
             }
-        }
+        };
+        let _ = fs::remove_file(&pid_file);
+        result
     }
 
     /// A reader over the container's log from its beginning; call [`LogReader::follow`] to tail it.

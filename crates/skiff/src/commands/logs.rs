@@ -63,7 +63,7 @@ struct Format {
 }
 
 pub async fn run(ctx: &Context, data_dir: &Path, args: LogsArgs) -> anyhow::Result<()> {
-    let (cluster, _) = task_reference(&args.task, args.cluster.as_deref());
+    let cluster = cluster_of(&args.task, args.cluster.as_deref());
     let log_dir = data_dir.join("agent").join("runtime").join("logs");
     let task = describe_task(ctx, &cluster, &args.task).await?.with_context(|| {
         format!("task {} not found in cluster {cluster}: check `aws ecs list-tasks --cluster {cluster}`", args.task)
@@ -246,19 +246,10 @@ fn timestamp_key(ts: &str) -> i128 {
         .unwrap_or(i128::MIN)
 }
 
-/// The cluster to ask (`--cluster`, else the one in TASK's ARN, else `default`) and TASK's id.
-fn task_reference(task: &str, cluster: Option<&str>) -> (String, String) {
-    // arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID (or the old task/ID).
-    let resource = task.strip_prefix("arn:").and_then(|rest| rest.splitn(5, ':').nth(4));
-    let (arn_cluster, id) = match resource.and_then(|r| r.strip_prefix("task/")) {
-        Some(r) => match r.split_once('/') {
-            Some((c, id)) => (Some(c), id),
-            None => (None, r),
-        },
-        None => (None, task),
-    };
-    let cluster = cluster.or(arn_cluster).unwrap_or("default");
-    (cluster.to_string(), id.to_string())
+/// The cluster to ask: `--cluster`, else the one TASK's (long) ARN names, else `default`.
+fn cluster_of(task: &str, cluster: Option<&str>) -> String {
+    let from_arn = skiff_model::task::parse_task_reference(task).and_then(|r| r.cluster);
+    cluster.map(str::to_string).or(from_arn).unwrap_or_else(|| "default".to_string())
 }
 
 /// The task (`None` when the cluster has no such task).
@@ -370,11 +361,11 @@ mod tests {
     #[test]
     fn task_references() {
         let arn = "arn:aws:ecs:us-east-1:123456789012:task/web/0123456789abcdef0123456789abcdef";
-        assert_eq!(task_reference(arn, None), ("web".into(), "0123456789abcdef0123456789abcdef".into()));
-        assert_eq!(task_reference(arn, Some("other")).0, "other");
-        assert_eq!(task_reference("abc", None), ("default".into(), "abc".into()));
-        assert_eq!(task_reference("abc", Some("x")), ("x".into(), "abc".into()));
-        assert_eq!(task_reference("arn:aws:ecs:us-east-1:1:task/abc", None), ("default".into(), "abc".into()));
+        assert_eq!(cluster_of(arn, None), "web");
+        assert_eq!(cluster_of(arn, Some("other")), "other");
+        assert_eq!(cluster_of("0123456789abcdef0123456789abcdef", None), "default");
+        assert_eq!(cluster_of("abc", Some("x")), "x");
+        assert_eq!(cluster_of("arn:aws:ecs:us-east-1:1:task/0123456789abcdef0123456789abcdef", None), "default");
     }
 
     #[test]
