@@ -45,6 +45,8 @@ APT_PACKAGES += umoci
 # The agent's task storage (crates/skiff-agent/src/storage): mkfs.btrfs formats the node's storage image once
 # (per-task subvolumes and quotas are ioctls); the tests also create nested subvolumes with `btrfs`.
 APT_PACKAGES += btrfs-progs
+# runc: the OCI runtime `skiff server --oci-runtime runc` selects instead of crun (tested).
+APT_PACKAGES += runc
 # Only the benchmarks need these: Debian's docker-registry is the peer of bench/registry-throughput.sh; jq
 # reads bench/api-throughput.sh's results.
 BENCH_APT_PACKAGES := docker-registry jq

@@ -103,6 +103,7 @@ class SkiffServer:
         account_id: Optional[str] = ACCOUNT_ID,
         region: Optional[str] = REGION,
         name: str = "server",
+        extra_args: Optional[list[str]] = None,
     ):
         self.data_dir = Path(data_dir)
         self.env_credentials = credentials
@@ -119,6 +120,7 @@ class SkiffServer:
         self._reader: Optional[threading.Thread] = None
         self.starts = 0
         self.vpc_cidr = _next_vpc_cidr()
+        self.extra_args = list(extra_args or [])
         SkiffServer.ALL.append(self)
 
     # -- credentials the clients use
@@ -170,7 +172,7 @@ class SkiffServer:
             cmd += ["--account-id", self._account_arg]
         if self._region_arg:
             cmd += ["--region", self._region_arg]
-        return cmd
+        return cmd + self.extra_args
 
     def start(self, timeout: float = 30.0) -> "SkiffServer":
         assert self.proc is None or self.proc.poll() is not None, "server already running"
@@ -282,7 +284,9 @@ def destroy(server: SkiffServer) -> None:
     try:
         server.kill()
         if (server.data_dir / "agent").exists():
-            proc = subprocess.run([str(SKIFF_BIN), "node", "reset", "--data-dir", str(server.data_dir)],
+            args = server.extra_args[server.extra_args.index("--oci-runtime"):][:2] \
+                if "--oci-runtime" in server.extra_args else []
+            proc = subprocess.run([str(SKIFF_BIN), "node", "reset", "--data-dir", str(server.data_dir), *args],
                                   capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0, f"skiff node reset failed: {proc.stderr}"
     finally:

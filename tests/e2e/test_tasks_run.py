@@ -867,6 +867,22 @@ def test_running_task_survives_a_server_kill_and_restart(busybox):
         destroy(srv)
 
 
+@pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
+def test_runc_is_selectable(busybox):
+    # `skiff server --oci-runtime runc`: the same task, limits and logs under runc instead of crun.
+    srv = new_server("tasks-runc", extra_args=["--oci-runtime", "runc"])
+    try:
+        srv.start()
+        push_busybox(srv, busybox)
+        e = Env(srv, busybox)
+        arn = e.run1([{"name": "app", "command": sh("echo hello from runc; cat /proc/self/status | grep NoNewPrivs")}])
+        t = e.wait_stopped(arn)
+        assert container_of(t, "app")["exitCode"] == 0, brief(t)
+        assert e.log(t, "app") == ["hello from runc", "NoNewPrivs:\t1"], e.log(t, "app")
+    finally:
+        destroy(srv)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 12. nothing left behind
 

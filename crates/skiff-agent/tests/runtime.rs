@@ -610,8 +610,8 @@ async fn start_latency_against_crun_run() {
 #[tokio::test]
 async fn runc_is_selectable() {
     require_root!();
-    if !Path::new("/usr/bin/runc").exists() {
-        eprintln!("SKIPPED: /usr/bin/runc not installed (Debian package runc)");
+    if !OciRuntime::Runc.binary().exists() {
+        eprintln!("SKIPPED: runc is not installed (Debian package runc)");
         return;
     }
     let mut f = Fixture::with_runtime(OciRuntime::Runc);

@@ -127,7 +127,12 @@ impl OciRuntime {
     pub fn binary(self) -> PathBuf {
         match self {
             OciRuntime::Crun => PathBuf::from("/usr/bin/crun"),
-            OciRuntime::Runc => PathBuf::from("/usr/bin/runc"),
+            // Debian installs runc in /usr/sbin; other distributions in /usr/bin.
+            OciRuntime::Runc => ["/usr/sbin/runc", "/usr/bin/runc"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+                .unwrap_or_else(|| PathBuf::from("/usr/sbin/runc")),
         }
     }
 }
