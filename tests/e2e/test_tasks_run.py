@@ -867,6 +867,29 @@ def test_running_task_survives_a_server_kill_and_restart(busybox):
         destroy(srv)
 
 
+def test_exit_while_the_server_is_down_is_collected_on_restart(busybox):
+    # The container ends while no server watches it: the restarted server records its exit code and ends
+    # the task as ECS would have.
+    srv = new_server("tasks-exit-while-down")
+    try:
+        srv.start()
+        push_busybox(srv, busybox)
+        e = Env(srv, busybox)
+        arn = e.run1([{"name": "app", "command": sh("echo started; sleep 2; echo bye; exit 7")}])
+        t = e.wait_running(arn)
+        eventually(30, lambda: e.log(t, "app") == ["started"], "the container never printed started")
+        srv.kill()
+        eventually(30, lambda: e.log(t, "app") == ["started", "bye"], "the container did not finish on its own")
+        srv.start()
+        e.refresh()
+        t = e.wait_stopped(arn)
+        assert container_of(t, "app")["exitCode"] == 7, brief(t)
+        assert t["stopCode"] == "EssentialContainerExited", brief(t)
+        eventually(30, lambda: not leftovers(e, {task_id(arn)}), "the task left something on the host")
+    finally:
+        destroy(srv)
+
+
 @pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
 def test_runc_is_selectable(busybox):
     # `skiff server --oci-runtime runc`: the same task, limits and logs under runc instead of crun.

@@ -366,19 +366,27 @@ impl Run {
         let (signal, timeout) = stop_params(&plan, self.slots[i].image.as_ref());
         self.slots[i].stop_signal = signal;
         self.slots[i].stop_timeout = timeout;
-        if self.agent.runtime.handle(&id).is_ok() {
-            // Resumed after an agent restart: the container exists already.
-            self.slots[i].started = true;
-            self.report.containers[i].runtime_id = Some(id.clone());
-            self.report.containers[i].last_status = "RUNNING";
-            self.start_health_check(i, &id);
-            return Ok(());
-        }
-        let image = self.slots[i].image.clone().ok_or_else(|| cannot_start("the image was not pulled"))?;
         let name = plan.name().to_string();
         if !valid_name(&name) {
             return Err(cannot_start(format!("invalid container name {name:?}")));
         }
+        if self.agent.runtime.handle(&id).is_ok() {
+            // Resumed after an agent restart: the container exists already.
+            match self.agent.runtime.state(&id) {
+                // Created but never started (the earlier run died in between): start it afresh, on a fresh
+                // root filesystem.
+                Ok(ContainerState::Created) => self.discard_container(&id, &name).map_err(cannot_start)?,
+                // Running: adopted. Exited (or lost) while nobody watched: `observe` records how it ended.
+                _ => {
+                    self.slots[i].started = true;
+                    self.report.containers[i].runtime_id = Some(id.clone());
+                    self.report.containers[i].last_status = "RUNNING";
+                    self.start_health_check(i, &id);
+                    return Ok(());
+                }
+            }
+        }
+        let image = self.slots[i].image.clone().ok_or_else(|| cannot_start("the image was not pulled"))?;
         let network = self.report.network.clone().ok_or_else(|| cannot_start("the task has no network"))?;
         let cgroup = self.cgroup.clone().ok_or_else(|| cannot_start("the task has no cgroup"))?;
         let bundle = self.dir.join("containers").join(&name);
@@ -426,6 +434,24 @@ impl Run {
         r.started_at = Some(now_ms());
         self.start_health_check(i, &id);
         Ok(())
+    }
+
+    /// Removes a container an earlier run left half-made, with its bundle and overlay root filesystem.
+    fn discard_container(&self, id: &str, name: &str) -> Result<(), AgentError> {
+        let bundle = self.dir.join("containers").join(name);
+        tokio::task::block_in_place(|| {
+            self.agent.runtime.delete(id)?;
+            match rustix::mount::unmount(bundle.join("rootfs"), rustix::mount::UnmountFlags::DETACH) {
+                Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(AgentError::Io { op: "unmount", path: bundle.join("rootfs"), source: e.into() }),
+            }
+            match crate::images::remove::remove_tree(&bundle) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(AgentError::Io { op: "remove", path: bundle, source: e })
+                }
+                _ => Ok(()),
+            }
+        })
     }
 
     /// The container's `mountPoints` and those of its `volumesFrom` sources, as bind mounts of the task's
