@@ -809,12 +809,13 @@ fn render_container(view: &TaskView<'_>, container: &Container, version: Version
     labels.insert("com.amazonaws.ecs.task-arn".into(), task.task_arn.clone());
     labels.insert("com.amazonaws.ecs.task-definition-family".into(), family.to_string());
     labels.insert("com.amazonaws.ecs.task-definition-version".into(), revision.to_string());
-    // The record keeps no per-container times: a container that ran started with the task, one that
-    // stopped finished no later than the task's execution stopped.
+    // The container's own times when the record has them; otherwise a container that ran started with the
+    // task, and one that stopped finished no later than the task's execution stopped.
+    let times = view.record.container_times.get(&container.name).copied().unwrap_or_default();
     let ran = container.runtime_id.is_some() && container.last_status != "PENDING";
-    let started_at = if ran { timestamp(task.started_at) } else { None };
+    let started_at = timestamp(times.started_at.or(if ran { task.started_at } else { None }));
     let finished_at = if container.last_status == "STOPPED" {
-        timestamp(task.execution_stopped_at.or(task.stopped_at))
+        timestamp(times.finished_at.or(task.execution_stopped_at).or(task.stopped_at))
     } else {
         None
     };
@@ -1391,6 +1392,28 @@ mod tests {
         for absent in ["CreatedAt", "StartedAt", "FinishedAt", "Networks", "ExitCode"] {
             assert!(json.get(absent).is_none(), "{absent}: {json}");
         }
+    }
+
+    #[test]
+    fn a_container_that_ended_before_the_task_shows_its_own_times() {
+        // A non-essential container that ran and exited while the task goes on.
+        let mut record = record();
+        record.task.containers[0].last_status = "STOPPED".into();
+        record.task.containers[0].exit_code = Some(0);
+        record.task.execution_stopped_at = None;
+        record.task.stopped_at = None;
+        record.container_times.insert(
+            "web".into(),
+            skiff_model::task::ContainerTimes {
+                started_at: Some(1_700_000_010_000),
+                finished_at: Some(1_700_000_012_500),
+            },
+        );
+        let dns = DnsConfig::default();
+        let view = TaskView { record: &record, definition: None, subnet: None, dns: &dns };
+        let json = serde_json::to_value(container_metadata(&view, "web", Version::V4).unwrap()).unwrap();
+        assert_eq!(json["StartedAt"], "2023-11-14T22:13:30.000Z");
+        assert_eq!(json["FinishedAt"], "2023-11-14T22:13:32.500Z");
     }
 
     fn sample(at: i128, total: u64) -> StatsSample {

@@ -437,6 +437,13 @@ fn eni_id(task_id: &str) -> String {
 /// StopTask's stopCode and reason) is kept; a task that ended by itself gets desiredStatus STOPPED.
 pub(crate) fn merge(r: &mut TaskRecord, report: &TaskReport) {
     use skiff_model::task::status_rank;
+    for cr in &report.containers {
+        if cr.started_at.is_some() || cr.finished_at.is_some() {
+            let times = r.container_times.entry(cr.name.clone()).or_default();
+            times.started_at = times.started_at.or(cr.started_at);
+            times.finished_at = times.finished_at.or(cr.finished_at);
+        }
+    }
     let t = &mut r.task;
     let before = serde_json::to_value(&*t).ok();
     if status_rank(report.last_status) > status_rank(&t.last_status) {

@@ -292,6 +292,20 @@ pub struct TaskRecord {
     /// The service that started the task (ListTasks `serviceName`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
+    /// When each container (by name) started and finished, Unix ms (the task metadata endpoint shows them;
+    /// the `Container` shape has no such members).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub container_times: std::collections::BTreeMap<String, ContainerTimes>,
+}
+
+/// A container's start and end, Unix ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerTimes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<EpochMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<EpochMillis>,
 }
 
 #[cfg(test)]

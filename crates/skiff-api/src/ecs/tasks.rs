@@ -789,6 +789,7 @@ pub async fn run_task(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse,
             security_groups: place.security_groups.clone(),
             assign_public_ip: place.assign_public_ip.as_str().into(),
             service_name: None,
+            container_times: Default::default(),
         });
     }
 
