@@ -397,6 +397,30 @@ def run_aws(server: SkiffServer, *args: str, access_key_id=None, secret=None, ti
 # SigV4 by hand (hashlib/hmac), so tests can forge dates, bodies, secrets and signed headers
 
 
+def login_password(server: SkiffServer) -> str:
+    """`aws ecr get-login-password` against the server: the registry token skopeo logs in with."""
+    argv = [aws_bin(), "--endpoint-url", server.endpoint, "--region", server.region, "ecr", "get-login-password"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=aws_env(server))
+    assert proc.returncode == 0, f"aws ecr get-login-password exited {proc.returncode}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def skopeo_push(server: SkiffServer, source_ref: str, repo: str, tag: str, timeout: float = 180) -> None:
+    """`skopeo copy SOURCE docker://SERVER/REPO:TAG` with the server's registry token, in a private HOME."""
+    skopeo = shutil.which("skopeo")
+    assert skopeo, "skopeo is not installed (make deps installs it)"
+    home = Path(tempfile.mkdtemp(prefix="skiff-e2e-skopeo-"))
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REGISTRY_AUTH_FILE", "DOCKER_"))}
+        env["HOME"] = str(home)
+        argv = [skopeo, "--insecure-policy", "copy", "--dest-tls-verify=false",
+                "--dest-creds", f"AWS:{login_password(server)}", source_ref, f"docker://{server.address}/{repo}:{tag}"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        assert proc.returncode == 0, f"skopeo copy failed: {proc.stderr}"
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def _uri_encode(s: str) -> str:
     return urllib.parse.quote(s, safe="-_.~")
 

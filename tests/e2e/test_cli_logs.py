@@ -49,16 +49,7 @@ def image(server):
     ecr.create_repository(repositoryName=repo)
     try:
         built = oci_image.build_busybox(root / "busybox", "single", "latest")
-        argv = [aws_bin(), "--endpoint-url", server.endpoint, "--region", REGION, "ecr", "get-login-password"]
-        login = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=aws_env(server))
-        assert login.returncode == 0, login.stderr
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REGISTRY_AUTH_FILE", "DOCKER_"))}
-        env["HOME"] = str(root)
-        push = subprocess.run(
-            [SKOPEO, "--insecure-policy", "copy", "--dest-tls-verify=false", "--dest-creds",
-             f"AWS:{login.stdout.strip()}", built.ref, f"docker://{server.address}/{repo}:latest"],
-            capture_output=True, text=True, timeout=180, env=env)
-        assert push.returncode == 0, f"skopeo copy failed: {push.stderr}"
+        harness.skopeo_push(server, built.ref, repo, "latest")
         yield f"{server.address}/{repo}:latest"
     finally:
         shutil.rmtree(root, ignore_errors=True)

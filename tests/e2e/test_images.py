@@ -70,25 +70,8 @@ def repo(server):
             pass
 
 
-def login_password(server: SkiffServer) -> str:
-    argv = [aws_bin(), "--endpoint-url", server.endpoint, "--region", REGION, "ecr", "get-login-password"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=aws_env(server))
-    assert proc.returncode == 0, f"aws ecr get-login-password exited {proc.returncode}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
 def push(server: SkiffServer, image: oci_image.Image, repo: str, tag: str) -> None:
-    home = Path(tempfile.mkdtemp(prefix="skiff-e2e-skopeo-"))
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REGISTRY_AUTH_FILE", "DOCKER_"))}
-        env["HOME"] = str(home)
-        argv = [SKOPEO, "--insecure-policy", "copy", "--dest-tls-verify=false",
-                "--dest-creds", f"AWS:{login_password(server)}",
-                image.ref, f"docker://{server.address}/{repo}:{tag}"]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, env=env)
-        assert proc.returncode == 0, f"skopeo copy failed: {proc.stderr}"
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    harness.skopeo_push(server, image.ref, repo, tag, timeout=TIMEOUT)
 
 
 def skiff(data_dir: Path, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -112,7 +95,7 @@ def test_pull_ls_rm_from_the_skiff_registry(server, built, repo, data_dir):
     image = built["multi"]
     push(server, image, repo, "v1")
     ref = f"{server.address}/{repo}:v1"
-    password = login_password(server) + "\n"
+    password = harness.login_password(server) + "\n"
 
     # Without credentials the registry refuses, and the error says so the way ECS would.
     denied = skiff(data_dir, "pull", ref, check=False)
@@ -174,7 +157,7 @@ def test_two_images_share_a_layer_and_unknown_tags_fail(server, built, repo, dat
     image = built["single"]
     push(server, image, repo, "a")
     push(server, image, repo, "b")
-    password = login_password(server) + "\n"
+    password = harness.login_password(server) + "\n"
     skiff(data_dir, "pull", f"{server.address}/{repo}:a", "-u", "AWS", "--password-stdin", stdin=password)
     b = skiff(data_dir, "pull", f"{server.address}/{repo}:b", "-u", "AWS", "--password-stdin", stdin=password)
     assert "downloading" not in b.stderr and "already in the cache" in b.stderr, b.stderr

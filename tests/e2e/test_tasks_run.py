@@ -75,26 +75,9 @@ def busybox():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def login_password(server: SkiffServer) -> str:
-    argv = [aws_bin(), "--endpoint-url", server.endpoint, "--region", REGION, "ecr", "get-login-password"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=aws_env(server))
-    assert proc.returncode == 0, f"aws ecr get-login-password exited {proc.returncode}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
 def push_busybox(server: SkiffServer, image: oci_image.Image) -> None:
     server.client("ecr").create_repository(repositoryName=REPO_NAME)
-    home = Path(tempfile.mkdtemp(prefix="skiff-e2e-skopeo-"))
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REGISTRY_AUTH_FILE", "DOCKER_"))}
-        env["HOME"] = str(home)
-        argv = [SKOPEO, "--insecure-policy", "copy", "--dest-tls-verify=false",
-                "--dest-creds", f"AWS:{login_password(server)}",
-                image.ref, f"docker://{server.address}/{REPO_NAME}:latest"]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
-        assert proc.returncode == 0, f"skopeo copy failed: {proc.stderr}"
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    harness.skopeo_push(server, image.ref, REPO_NAME, "latest")
 
 
 class Env:
