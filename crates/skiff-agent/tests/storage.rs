@@ -429,3 +429,25 @@ fn create_and_remove_cost() {
     };
     eprintln!("per task, {n} runs: create {}; remove {}", stats(&mut create), stats(&mut remove));
 }
+
+#[test]
+fn an_image_deleted_under_its_mount_is_replaced_on_open() {
+    // The data directory's image removed while its filesystem stayed mounted (`rm -rf` of a data directory
+    // whose server was killed): opening again detaches the unreachable filesystem and starts a new one.
+    let Some(mut env) = Env::new() else { return };
+    let id = task_id();
+    let dir = env.storage().create(&id, 64 << 20).expect("create");
+    std::fs::write(dir.join("f"), b"x").expect("write");
+    std::fs::remove_file(env.image()).expect("delete the image");
+    drop(env.storage.take());
+    env.storage = Some(TaskStorage::open(env.config()).expect("open after the image was deleted"));
+    assert!(env.image().exists(), "a new image");
+    assert_eq!(env.storage().list().expect("list"), Vec::<String>::new(), "nothing of the old filesystem");
+    let again = env.storage().create(&id, 64 << 20).expect("the same id works again");
+    std::fs::write(again.join("g"), b"y").expect("write");
+    let mine = loops_under(&std::fs::canonicalize(env.dir.path()).expect("dir"));
+    assert!(
+        mine.iter().all(|(_, f)| !f.to_string_lossy().ends_with("(deleted)")),
+        "the old loop device is gone: {mine:?}"
+    );
+}

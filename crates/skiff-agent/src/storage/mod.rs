@@ -147,7 +147,20 @@ impl TaskStorage {
         }
         .max(MIN_IMAGE_BYTES);
 
-        let mounts = sys::mounts().map_err(|e| StorageError::io("read", "/proc/self/mountinfo", e))?;
+        let mut mounts = sys::mounts().map_err(|e| StorageError::io("read", "/proc/self/mountinfo", e))?;
+        if let Some(m) = mounts.iter().rev().find(|m| m.mount_point == mount_point) {
+            if m.fstype == "btrfs" && sys::loop_backed_by_deleted(&m.source, &image) {
+                // The image was deleted under a mounted filesystem (its data directory removed while
+                // mounted): nothing in it can be reached again. Detach it (freed once its last user, e.g.
+                // a container still running on it, is gone) and start from a new image.
+                tracing::warn!(mount = %mount_point.display(), device = %m.source, "detaching task storage whose image was deleted");
+                match rustix::mount::unmount(&mount_point, UnmountFlags::DETACH) {
+                    Ok(()) | Err(Errno::INVAL) => {}
+                    Err(e) => return Err(StorageError::io("unmount", mount_point, e)),
+                }
+                mounts = sys::mounts().map_err(|e| StorageError::io("read", "/proc/self/mountinfo", e))?;
+            }
+        }
         match mounts.iter().rev().find(|m| m.mount_point == mount_point) {
             Some(m) if m.fstype == "btrfs" && sys::loop_backed_by(&m.source, &image) => {
                 tracing::debug!(mount = %mount_point.display(), device = %m.source, "adopting task storage");

@@ -339,10 +339,19 @@ pub(crate) fn block_device_bytes(dev: &Path) -> Option<u64> {
 
 /// Whether the block device `dev` (`/dev/loopN`) is a loop device bound to `backing`.
 pub(crate) fn loop_backed_by(dev: &str, backing: &Path) -> bool {
-    let Some(name) = dev.strip_prefix("/dev/") else { return false };
-    std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
-        .map(|f| Path::new(f.trim_end_matches('\n')) == backing)
-        .unwrap_or(false)
+    loop_backing_file(dev).is_some_and(|f| Path::new(&f) == backing)
+}
+
+/// Whether loop device `dev` is backed by `backing` after that file was deleted (the kernel shows the
+/// path with " (deleted)" appended).
+pub(crate) fn loop_backed_by_deleted(dev: &str, backing: &Path) -> bool {
+    loop_backing_file(dev).is_some_and(|f| f == format!("{} (deleted)", backing.display()))
+}
+
+fn loop_backing_file(dev: &str) -> Option<String> {
+    let name = dev.strip_prefix("/dev/")?;
+    let f = std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
+    Some(f.trim_end_matches('\n').to_string())
 }
 
 // ---------------------------------------------------------------------------------------------------------
