@@ -20,8 +20,11 @@ use crate::runtime::{
 };
 use skiff_model::task::{stop_code, OOM_REASON};
 
-/// How often running containers are looked at.
+/// How often running containers are looked at while the task is young (short tasks end fast)…
 const POLL: Duration = Duration::from_millis(100);
+/// … and once it has run for [`SETTLED_AFTER`] (long-running tasks cost little to watch).
+const SETTLED_POLL: Duration = Duration::from_millis(500);
+const SETTLED_AFTER: Duration = Duration::from_secs(10);
 /// How many times a task's cleanup is tried before its end is reported anyway.
 const CLEANUP_ATTEMPTS: u32 = 5;
 /// How often a task waiting on `dependsOn` looks again.
@@ -248,11 +251,13 @@ impl Run {
         self.report.started_at = Some(now_ms());
         self.report.last_status = "RUNNING";
         self.publish();
+        let running_since = Instant::now();
         loop {
             let mut stop = self.stop.clone();
+            let poll = if running_since.elapsed() < SETTLED_AFTER { POLL } else { SETTLED_POLL };
             tokio::select! {
                 () = stop_requested(&mut stop) => return End::Requested,
-                () = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep(poll) => {}
             }
             if let Some(end) = self.observe() {
                 return end;
