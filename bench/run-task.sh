@@ -25,7 +25,9 @@
 # Aims (DESIGN.md §6): p50 RunTask -> RUNNING <= 1.5x bare `crun run`; >= 50 tasks/s at 100 concurrent
 # RunTask on 2 cores; <= 1 MiB per idle task beyond the workload.
 #
-# Environment: ROUNDS, WARMUP (default 3), CONCURRENCY, PODMAN_CONCURRENCY, MEM_TASKS, PARTS (default
+# Environment: LATENCY_POLL (seconds between the latency client's DescribeTasks, default 0.002: a tight
+# poller takes CPU from the server on 2 cores; 0.025 leaves the record's startedAt - createdAt undisturbed),
+# ROUNDS, WARMUP (default 3), CONCURRENCY, PODMAN_CONCURRENCY, MEM_TASKS, PARTS (default
 # "latency,concurrency,memory"), SKIP_BUILD=1 to use target/release/skiff as it is, BENCH_TMP (default $TMPDIR
 # or /tmp) for the work dir, BENCH_VPC_CIDR (default 10.250.0.0/16: the server's default VPC, away from the
 # e2e servers' 10.100-10.249). Needs root, crun, podman, skopeo and the venv (make deps).

@@ -171,7 +171,7 @@ class Bench:
                     raise RuntimeError(f"latency task stopped: {t.get('stoppedReason')}")
                 if time.perf_counter() - t0 > 60:
                     raise RuntimeError("latency task not RUNNING within 60 s")
-                time.sleep(0.002)
+                time.sleep(float(os.environ.get("LATENCY_POLL", "0.002")))
             if record:
                 res["skiff_client"].append((t1 - t0) * 1000)
                 res["skiff_record"].append((t["startedAt"] - t["createdAt"]) * 1000)
