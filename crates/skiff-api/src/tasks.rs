@@ -174,7 +174,7 @@ impl TaskController {
         let spec = match self.plan(&record).await {
             Ok(spec) => spec,
             Err(reason) => {
-                self.fail_unstarted(&key, reason).await;
+                self.fail_unstarted(&key, &id, reason).await;
                 self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 return;
             }
@@ -197,8 +197,7 @@ impl TaskController {
             let report = reports.borrow_and_update().clone();
             let stopped = report.last_status == "STOPPED";
             if stopped {
-                // The end must be recorded, or the task would look unfinished (and be resumed) later.
-                self.apply_until_recorded(&key, &id, &report).await;
+                self.update_until_recorded(&key, &id, |r| merge(r, &report)).await;
                 break;
             }
             if let Err(e) = self.apply(&key, &report).await {
@@ -211,14 +210,22 @@ impl TaskController {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
-    async fn apply_until_recorded(&self, key: &str, id: &str, report: &TaskReport) {
+    /// Applies `change` to the task's record until the store takes it (with back-off), or the record is
+    /// gone: the end of a task must be recorded, or it would look unfinished (and be resumed) later.
+    async fn update_until_recorded(&self, key: &str, id: &str, mut change: impl FnMut(&mut TaskRecord)) {
         let mut delay = Duration::from_millis(50);
         loop {
-            match self.apply(key, report).await {
-                Ok(()) => return,
-                Err(e) if e.code == "ServerException" && e.message.contains("record is gone") => return,
-                Err(e) => tracing::warn!(task = %id, error = %e, "recording the task's end failed; retrying"),
+            let missing = || ApiError::server("the task record is gone");
+            let result = records::update::<TaskRecord, _>(self.state.store.as_ref(), key, missing, |r| {
+                change(r);
+                Ok(())
+            })
+            .await;
+            let Err(e) = result else { return };
+            if matches!(self.state.store.get(key).await, Ok(None)) {
+                return;
             }
+            tracing::warn!(task = %id, error = %e, "recording the task's end failed; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
@@ -231,50 +238,14 @@ impl TaskController {
             tracing::warn!(task = %id, error = %e, "cleanup of a stopped task failed; the sweep will retry");
         }
         let now = crate::context::now_millis();
-        let mut report = TaskReport { last_status: "STOPPED", ..Default::default() };
-        report.stopping_at = Some(now);
-        report.execution_stopped_at = Some(now);
-        report.stopped_at = Some(now);
-        self.apply_until_recorded(&key, &id, &report).await;
-        let stop_all = |r: &mut TaskRecord| {
-            for c in &mut r.task.containers {
-                c.last_status = "STOPPED".into();
-            }
-            Ok(())
-        };
-        let _ =
-            records::update::<TaskRecord, _>(self.state.store.as_ref(), &key, || ApiError::server("gone"), stop_all)
-                .await;
+        self.update_until_recorded(&key, &id, |r| stop_now(r, now, None)).await;
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
     /// A task that cannot even be described to the agent (its definition or subnet vanished) ends at once.
-    async fn fail_unstarted(&self, key: &str, reason: String) {
+    async fn fail_unstarted(&self, key: &str, id: &str, reason: String) {
         let now = crate::context::now_millis();
-        let result = records::update::<TaskRecord, _>(
-            self.state.store.as_ref(),
-            key,
-            || ApiError::server("gone"),
-            |r| {
-                let t = &mut r.task;
-                t.last_status = "STOPPED".into();
-                t.desired_status = "STOPPED".into();
-                t.stop_code.get_or_insert_with(|| stop_code::TASK_FAILED_TO_START.into());
-                t.stopped_reason.get_or_insert_with(|| reason.clone());
-                t.stopping_at.get_or_insert(now);
-                t.execution_stopped_at.get_or_insert(now);
-                t.stopped_at = Some(now);
-                for c in &mut t.containers {
-                    c.last_status = "STOPPED".into();
-                }
-                t.version += 1;
-                Ok(())
-            },
-        )
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(key, error = %e, "recording a task that could not start failed");
-        }
+        self.update_until_recorded(key, id, |r| stop_now(r, now, Some(&reason))).await;
     }
 
     /// Writes the agent's report into the record (CAS), keeping what the API decided.
@@ -433,6 +404,28 @@ fn eni_id(task_id: &str) -> String {
     format!("eni-{}", &hex[..17])
 }
 
+/// Records a task STOPPED now without the agent (it never ran, or nothing of it runs any more); `failure`
+/// is the stoppedReason of a task that could not start.
+fn stop_now(r: &mut TaskRecord, now: i64, failure: Option<&str>) {
+    let t = &mut r.task;
+    t.last_status = "STOPPED".into();
+    t.desired_status = "STOPPED".into();
+    if let Some(reason) = failure {
+        t.stop_code.get_or_insert_with(|| stop_code::TASK_FAILED_TO_START.into());
+        t.stopped_reason.get_or_insert_with(|| reason.to_string());
+    }
+    for at in [&mut t.stopping_at, &mut t.execution_stopped_at, &mut t.stopped_at] {
+        at.get_or_insert(now);
+    }
+    for c in &mut t.containers {
+        c.last_status = "STOPPED".into();
+    }
+    if let Some(eni) = t.eni_mut() {
+        eni.status = "DELETED".into();
+    }
+    t.version += 1;
+}
+
 /// Folds an agent report into a task record: status only moves forward; what the API set (desiredStatus,
 /// StopTask's stopCode and reason) is kept; a task that ended by itself gets desiredStatus STOPPED.
 pub(crate) fn merge(r: &mut TaskRecord, report: &TaskReport) {
@@ -445,7 +438,7 @@ pub(crate) fn merge(r: &mut TaskRecord, report: &TaskReport) {
         }
     }
     let t = &mut r.task;
-    let before = serde_json::to_value(&*t).ok();
+    let before = t.clone();
     if status_rank(report.last_status) > status_rank(&t.last_status) {
         t.last_status = report.last_status.to_string();
     }
@@ -503,7 +496,7 @@ pub(crate) fn merge(r: &mut TaskRecord, report: &TaskReport) {
             });
         }
     }
-    if serde_json::to_value(&*t).ok() != before {
+    if *t != before {
         t.version += 1;
     }
 }

@@ -305,7 +305,7 @@ impl Agent {
     pub async fn known_tasks(&self) -> Result<Vec<String>, AgentError> {
         let mut ids: std::collections::BTreeSet<String> = self.storage.list()?.into_iter().collect();
         for id in self.runtime.ids()? {
-            if let Some((task, _)) = id.rsplit_once('-') {
+            if let Some(task) = task_of_container(&id) {
                 ids.insert(task.to_string());
             }
         }
@@ -358,7 +358,7 @@ impl Agent {
         let mut ids = std::collections::BTreeSet::new();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some((task, _)) = name.strip_suffix(".log").and_then(|n| n.rsplit_once('-')) {
+            if let Some(task) = name.strip_suffix(".log").and_then(task_of_container) {
                 ids.insert(task.to_string());
             }
         }
@@ -406,6 +406,11 @@ fn lock_root(root: &std::path::Path) -> Result<std::fs::File, AgentError> {
 /// The runtime id of container `index` of a task.
 pub fn container_id(task_id: &str, index: usize) -> String {
     format!("{task_id}-{index}")
+}
+
+/// The task id of a container id made by [`container_id`].
+fn task_of_container(id: &str) -> Option<&str> {
+    id.rsplit_once('-').map(|(task, _)| task)
 }
 
 /// The Fargate-style hostname of a task address: `ip-10-0-1-23.ec2.internal` in us-east-1,
