@@ -14,6 +14,8 @@ pub struct AppState {
     pub registry_hosts: skiff_model::ecr::RegistryHosts,
     /// Wakes the task controller after a handler wrote a task record (RunTask, StopTask).
     pub task_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the service controller after a service record was written or a service's task changed.
+    pub service_wake: Arc<tokio::sync::Notify>,
     /// RunTask (read) against DeleteCluster (write): a cluster is never deleted between its task count and
     /// a RunTask's commit. The store is embedded, so one process holds every writer.
     pub cluster_gate: tokio::sync::RwLock<()>,

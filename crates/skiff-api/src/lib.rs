@@ -18,6 +18,7 @@ mod records;
 pub mod registry_auth;
 pub mod router;
 mod server;
+mod services;
 mod sts;
 mod tasks;
 
@@ -130,6 +131,7 @@ pub async fn serve(
         registry_tokens: registry_auth::TokenKey::load_or_generate(&config.data_dir)?,
         registry_hosts,
         task_wake: Default::default(),
+        service_wake: Default::default(),
         cluster_gate: Default::default(),
         stopped_task_retention_ms: i64::try_from(config.stopped_task_retention.as_millis()).unwrap_or(i64::MAX),
     });
@@ -139,6 +141,7 @@ pub async fn serve(
     out.flush()?;
     drop(out);
     controllers::spawn_all(state.clone());
+    tokio::spawn(services::ServiceController::new(state.clone()).run());
     let metadata = metadata::MetadataService::new(state.clone(), metadata::load_or_generate_key(&config.data_dir)?)
         .with_agent(agent.clone());
     tokio::spawn(tasks::TaskController::new(state.clone(), agent, metadata, addr, root_caller).run());

@@ -115,6 +115,13 @@ pub static ECS: JsonService = JsonService {
         json_op!("StopTask", ecs::tasks::stop_task),
         json_op!("DescribeTasks", ecs::tasks::describe_tasks),
         json_op!("ListTasks", ecs::tasks::list_tasks),
+        json_op!("CreateService", ecs::services::create_service),
+        json_op!("UpdateService", ecs::services::update_service),
+        json_op!("DeleteService", ecs::services::delete_service),
+        json_op!("DescribeServices", ecs::services::describe_services),
+        json_op!("ListServices", ecs::services::list_services),
+        json_op!("ListServiceDeployments", ecs::services::list_service_deployments),
+        json_op!("DescribeServiceDeployments", ecs::services::describe_service_deployments),
     ],
 };
 

@@ -221,7 +221,10 @@ impl TaskController {
                 Ok(())
             })
             .await;
-            let Err(e) = result else { return };
+            let Err(e) = result else {
+                self.state.service_wake.notify_one();
+                return;
+            };
             if matches!(self.state.store.get(key).await, Ok(None)) {
                 return;
             }
@@ -251,12 +254,15 @@ impl TaskController {
     /// Writes the agent's report into the record (CAS), keeping what the API decided.
     async fn apply(&self, key: &str, report: &TaskReport) -> Result<(), ApiError> {
         let missing = || ApiError::server("the task record is gone");
-        records::update::<TaskRecord, _>(self.state.store.as_ref(), key, missing, |r| {
+        let r = records::update::<TaskRecord, _>(self.state.store.as_ref(), key, missing, |r| {
             merge(r, report);
             Ok(())
         })
-        .await
-        .map(|_| ())
+        .await?;
+        if r.service_name.is_some() {
+            self.state.service_wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Everything the agent needs to run the task, from its record, its task definition and its subnet.

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod ecr;
 pub mod fargate;
+pub mod service;
 pub mod tag;
 pub mod task;
 pub mod task_definition;

@@ -502,3 +502,93 @@ mod request_tests {
         assert!(r.is_stopped());
     }
 }
+
+// -------------------------------------------------------------------------------------------------------
+// Launch options shared by RunTask and the services (CreateService, UpdateService).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LaunchType {
+    #[serde(rename = "EC2")]
+    Ec2,
+    #[serde(rename = "FARGATE")]
+    Fargate,
+    #[serde(rename = "EXTERNAL")]
+    External,
+    #[serde(rename = "MANAGED_INSTANCES")]
+    ManagedInstances,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PropagateTags {
+    TaskDefinition,
+    Service,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AssignPublicIp {
+    Enabled,
+    Disabled,
+}
+
+impl AssignPublicIp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignPublicIp::Enabled => "ENABLED",
+            AssignPublicIp::Disabled => "DISABLED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsVpcConfiguration {
+    pub subnets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<AssignPublicIp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awsvpc_configuration: Option<AwsVpcConfiguration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlacementConstraintType {
+    #[serde(rename = "distinctInstance")]
+    DistinctInstance,
+    #[serde(rename = "memberOf")]
+    MemberOf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlacementConstraint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<PlacementConstraintType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlacementStrategyType {
+    Random,
+    Spread,
+    Binpack,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlacementStrategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<PlacementStrategyType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}

@@ -489,6 +489,7 @@ mod tests {
             registry_tokens: crate::registry_auth::TokenKey::load_or_generate(dir.path()).unwrap(),
             registry_hosts: hosts,
             task_wake: Default::default(),
+            service_wake: Default::default(),
             cluster_gate: Default::default(),
             stopped_task_retention_ms: 3_600_000,
         });

@@ -57,13 +57,16 @@ async fn task_statuses(store: &dyn Store, name: &str) -> Result<Vec<String>, Api
 /// is RUNNING, pending ones PROVISIONING, PENDING or ACTIVATING (as ECS counts them).
 async fn counts(store: &dyn Store, name: &str) -> Result<ClusterCounts, ApiError> {
     #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
     struct Status {
         status: Option<String>,
     }
+    #[derive(Deserialize)]
+    struct Record {
+        service: Status,
+    }
     let mut c = ClusterCounts::default();
-    for (_, s) in load_all::<Status>(store, &keys::services_of(name)).await? {
-        match s.status.as_deref() {
+    for (_, r) in load_all::<Record>(store, &keys::services_of(name)).await? {
+        match r.service.status.as_deref() {
             Some("ACTIVE") => c.active_services += 1,
             Some("DRAINING") => c.draining_services += 1,
             _ => {}

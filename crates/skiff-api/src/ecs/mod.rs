@@ -2,6 +2,7 @@
 //! output of its operations and the handlers; records live in the store under `ecs/…` keys.
 
 pub mod clusters;
+pub mod services;
 pub mod tags;
 pub mod task_definitions;
 pub mod tasks;
@@ -18,9 +19,9 @@ pub mod keys {
         format!("{CLUSTERS}{name}")
     }
 
-    /// Services of a cluster (records written by the services controller).
+    /// Services of a cluster (`skiff_model::service::ServiceRecord`s).
     pub fn services_of(cluster: &str) -> String {
-        format!("ecs/services/{cluster}/")
+        skiff_model::service::keys::cluster_prefix(cluster)
     }
 
     /// Tasks of a cluster (records written by the task scheduler).

@@ -20,14 +20,16 @@ use skiff_model::cluster::{self, CapacityProviderStrategyItem, ClusterRecord};
 use skiff_model::fargate;
 use skiff_model::tag::{merge_tags, validate_tags, Tag};
 use skiff_model::task::{
-    self as model, keys as task_keys, stop_code, Attachment, Container, ContainerOverride, NameValue, Task,
-    TaskEphemeralStorage, TaskOverride, TaskRecord,
+    self as model, keys as task_keys, stop_code, AssignPublicIp, Attachment, Container, ContainerOverride, LaunchType,
+    NameValue, NetworkConfiguration, PlacementConstraint, PlacementStrategy, PropagateTags, Task, TaskEphemeralStorage,
+    TaskOverride, TaskRecord,
 };
 use skiff_model::task_definition::{
     CPUArchitecture, Compatibility, EphemeralStorage, OSFamily, TaskDefinition, TaskDefinitionStatus,
     EPHEMERAL_STORAGE_GIB,
 };
 use skiff_model::vpc::{self, SecurityGroup, Subnet};
+use skiff_proto::arn::ArnScope;
 use skiff_proto::ApiError;
 use skiff_store::{Store, Txn, TxnOutcome};
 
@@ -51,86 +53,6 @@ pub const DEFAULT_STOP_REASON: &str = "Task stopped by user";
 
 // ---------------------------------------------------------------------------------------------------------
 // wire shapes
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LaunchType {
-    #[serde(rename = "EC2")]
-    Ec2,
-    #[serde(rename = "FARGATE")]
-    Fargate,
-    #[serde(rename = "EXTERNAL")]
-    External,
-    #[serde(rename = "MANAGED_INSTANCES")]
-    ManagedInstances,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PropagateTags {
-    TaskDefinition,
-    Service,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum AssignPublicIp {
-    Enabled,
-    Disabled,
-}
-
-impl AssignPublicIp {
-    fn as_str(self) -> &'static str {
-        match self {
-            AssignPublicIp::Enabled => "ENABLED",
-            AssignPublicIp::Disabled => "DISABLED",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AwsVpcConfiguration {
-    subnets: Vec<String>,
-    security_groups: Option<Vec<String>>,
-    assign_public_ip: Option<AssignPublicIp>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkConfiguration {
-    awsvpc_configuration: Option<AwsVpcConfiguration>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PlacementConstraintType {
-    #[serde(rename = "distinctInstance")]
-    DistinctInstance,
-    #[serde(rename = "memberOf")]
-    MemberOf,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PlacementConstraint {
-    r#type: Option<PlacementConstraintType>,
-    expression: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PlacementStrategyType {
-    Random,
-    Spread,
-    Binpack,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PlacementStrategy {
-    r#type: Option<PlacementStrategyType>,
-    field: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -176,7 +98,7 @@ struct ClientTokenRecord {
 // ---------------------------------------------------------------------------------------------------------
 // shared helpers
 
-fn cluster_not_found() -> ApiError {
+pub(crate) fn cluster_not_found() -> ApiError {
     ApiError::client("ClusterNotFoundException", "Cluster not found.")
 }
 
@@ -233,7 +155,10 @@ fn fingerprint(req: &RunTaskRequest, cluster: &str) -> Result<String, ApiError> 
 // RunTask: pure validation
 
 /// The task definition (and its tags) a reference names: `family` (latest ACTIVE revision), `family:revision` or an ARN.
-async fn resolve_task_definition(ctx: &Ctx, reference: &str) -> Result<(TaskDefinition, Vec<Tag>), ApiError> {
+pub(crate) async fn resolve_task_definition(
+    ctx: &Ctx,
+    reference: &str,
+) -> Result<(TaskDefinition, Vec<Tag>), ApiError> {
     let not_found = || ApiError::client_exception("TaskDefinition not found.");
     let (family, revision) = if reference.starts_with("arn:") {
         let (family, revision) = parse_task_definition_arn(ctx.scope(), reference)?;
@@ -467,13 +392,13 @@ pub fn spread_over_providers(strategy: &[CapacityProviderStrategyItem], count: u
 }
 
 /// Where the task runs: the subnets (in order), the security groups and assignPublicIp.
-struct Placement {
-    subnets: Vec<Subnet>,
-    security_groups: Vec<String>,
-    assign_public_ip: AssignPublicIp,
+pub(crate) struct Placement {
+    pub subnets: Vec<Subnet>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: AssignPublicIp,
 }
 
-async fn placement(ctx: &Ctx, network: Option<&NetworkConfiguration>) -> Result<Placement, ApiError> {
+pub(crate) async fn placement(ctx: &Ctx, network: Option<&NetworkConfiguration>) -> Result<Placement, ApiError> {
     let Some(conf) = network.and_then(|n| n.awsvpc_configuration.as_ref()) else {
         return Err(ApiError::invalid_parameter(
             "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
@@ -574,18 +499,19 @@ async fn placement(ctx: &Ctx, network: Option<&NetworkConfiguration>) -> Result<
 }
 
 /// The capacity each task of the call runs on: `(launchType, capacityProviderName)` per task.
-fn capacity(
-    req: &RunTaskRequest,
+pub(crate) fn capacity(
+    launch_type: Option<LaunchType>,
+    strategy: Option<&[CapacityProviderStrategyItem]>,
     cluster: &ClusterRecord,
     count: usize,
 ) -> Result<Vec<(String, Option<String>)>, ApiError> {
-    let strategy = req.capacity_provider_strategy.clone().unwrap_or_default();
-    if req.launch_type.is_some() && !strategy.is_empty() {
+    let strategy = strategy.map(<[_]>::to_vec).unwrap_or_default();
+    if launch_type.is_some() && !strategy.is_empty() {
         return Err(ApiError::invalid_parameter(
             "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
         ));
     }
-    match req.launch_type {
+    match launch_type {
         Some(LaunchType::Fargate) => return Ok(vec![("FARGATE".into(), None); count]),
         Some(LaunchType::Ec2) | Some(LaunchType::External) => {
             return Err(ApiError::invalid_parameter("No Container Instances were found in your cluster."))
@@ -615,6 +541,100 @@ fn capacity(
     }
     cluster::validate_capacity_providers(&cluster.capacity_providers, &strategy)?;
     Ok(spread_over_providers(&strategy, count).into_iter().map(|p| ("FARGATE".to_string(), Some(p))).collect())
+}
+
+/// What the tasks of one launch (a RunTask call, a service's deployment) share; [`LaunchTemplate::task`]
+/// makes the record of one of them (lastStatus PROVISIONING, desiredStatus RUNNING).
+pub(crate) struct LaunchTemplate<'a> {
+    pub cluster_name: &'a str,
+    pub cluster_arn: &'a str,
+    pub td: &'a TaskDefinition,
+    pub sizes: &'a TaskSizes,
+    pub platform: &'a str,
+    pub overrides: &'a TaskOverride,
+    pub security_groups: &'a [String],
+    pub assign_public_ip: AssignPublicIp,
+    pub group: &'a str,
+    pub started_by: Option<&'a str>,
+    pub tags: &'a [Tag],
+    pub enable_execute_command: bool,
+    pub service_name: Option<&'a str>,
+    pub now: i64,
+}
+
+impl LaunchTemplate<'_> {
+    pub fn task(&self, scope: &ArnScope, subnet: &Subnet, launch_type: &str, provider: Option<String>) -> TaskRecord {
+        let (td, name) = (self.td, self.cluster_name);
+        let id = random_hex_id();
+        let arn = scope.ecs(&format!("task/{name}/{id}"));
+        let arch = match td.runtime_platform.as_ref().and_then(|p| p.cpu_architecture) {
+            Some(CPUArchitecture::Arm64) => "arm64",
+            _ => "x86_64",
+        };
+        let containers = td
+            .containers()
+            .iter()
+            .map(|def| {
+                let cname = def.name.clone().unwrap_or_default();
+                let over = self.overrides.container(&cname);
+                Container {
+                    container_arn: scope.ecs(&format!("container/{name}/{id}/{}", uuid::Uuid::new_v4())),
+                    task_arn: arn.clone(),
+                    image: def.image.clone().unwrap_or_default(),
+                    last_status: "PENDING".into(),
+                    cpu: Some(over.and_then(|o| o.cpu).or(def.cpu).unwrap_or(0).to_string()),
+                    memory: over.and_then(|o| o.memory).or(def.memory).map(|m| m.to_string()),
+                    memory_reservation: over
+                        .and_then(|o| o.memory_reservation)
+                        .or(def.memory_reservation)
+                        .map(|m| m.to_string()),
+                    name: cname,
+                    ..Container::default()
+                }
+            })
+            .collect();
+        let sizes = self.sizes;
+        let task = Task {
+            task_arn: arn,
+            cluster_arn: self.cluster_arn.to_string(),
+            task_definition_arn: td.arn().to_string(),
+            attachments: vec![Attachment {
+                id: uuid::Uuid::new_v4().to_string(),
+                r#type: "ElasticNetworkInterface".into(),
+                status: "PRECREATED".into(),
+                details: vec![NameValue { name: "subnetId".into(), value: subnet.subnet_id.clone() }],
+            }],
+            attributes: vec![NameValue { name: "ecs.cpu-architecture".into(), value: arch.into() }],
+            availability_zone: subnet.availability_zone.clone(),
+            capacity_provider_name: provider,
+            containers,
+            cpu: sizes.cpu.to_string(),
+            memory: sizes.memory.to_string(),
+            created_at: Some(self.now),
+            desired_status: "RUNNING".into(),
+            enable_execute_command: self.enable_execute_command,
+            group: Some(self.group.to_string()),
+            last_status: "PROVISIONING".into(),
+            launch_type: Some(launch_type.to_string()),
+            overrides: normalized_overrides(td, self.overrides),
+            platform_version: Some(self.platform.to_string()),
+            platform_family: Some("Linux".into()),
+            started_by: self.started_by.map(String::from),
+            tags: self.tags.to_vec(),
+            version: 1,
+            ephemeral_storage: Some(EphemeralStorage { size_in_gib: sizes.ephemeral_storage_gib }),
+            fargate_ephemeral_storage: Some(TaskEphemeralStorage { size_in_gib: sizes.ephemeral_storage_gib }),
+            ..Task::default()
+        };
+        TaskRecord {
+            task,
+            subnet_id: subnet.subnet_id.clone(),
+            security_groups: self.security_groups.to_vec(),
+            assign_public_ip: self.assign_public_ip.as_str().into(),
+            service_name: self.service_name.map(String::from),
+            container_times: Default::default(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -649,7 +669,7 @@ pub async fn run_task(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse,
     }
 
     let (td, td_tags) = resolve_task_definition(ctx, &req.task_definition).await?;
-    let capacity = capacity(&req, &cluster, count as usize)?;
+    let capacity = capacity(req.launch_type, req.capacity_provider_strategy.as_deref(), &cluster, count as usize)?;
     if !td.is_compatible_with(Compatibility::Fargate) {
         return Err(ApiError::invalid_parameter("Task definition does not support launch_type FARGATE."));
     }
@@ -718,80 +738,30 @@ pub async fn run_task(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse,
 
     // The records.
     let now = now_millis();
-    let echoed = normalized_overrides(&td, &overrides);
-    let arch = match td.runtime_platform.as_ref().and_then(|p| p.cpu_architecture) {
-        Some(CPUArchitecture::Arm64) => "arm64",
-        _ => "x86_64",
+    let launch = LaunchTemplate {
+        cluster_name: &name,
+        cluster_arn: &cluster.arn,
+        td: &td,
+        sizes: &sizes,
+        platform: &platform,
+        overrides: &overrides,
+        security_groups: &place.security_groups,
+        assign_public_ip: place.assign_public_ip,
+        group: &group,
+        started_by: req.started_by.as_deref(),
+        tags: &tags,
+        enable_execute_command: req.enable_execute_command.unwrap_or(false),
+        service_name: None,
+        now,
     };
     let first = rand_index(place.subnets.len());
-    let mut records = Vec::with_capacity(count as usize);
-    for (i, (launch_type, provider)) in capacity.into_iter().enumerate() {
-        let subnet = &place.subnets[(first + i) % place.subnets.len()];
-        let id = random_hex_id();
-        let arn = task_arn(ctx, &name, &id);
-        let containers = td
-            .containers()
-            .iter()
-            .map(|def| {
-                let cname = def.name.clone().unwrap_or_default();
-                let over = overrides.container(&cname);
-                Container {
-                    container_arn: ctx.scope().ecs(&format!("container/{name}/{id}/{}", uuid::Uuid::new_v4())),
-                    task_arn: arn.clone(),
-                    image: def.image.clone().unwrap_or_default(),
-                    last_status: "PENDING".into(),
-                    cpu: Some(over.and_then(|o| o.cpu).or(def.cpu).unwrap_or(0).to_string()),
-                    memory: over.and_then(|o| o.memory).or(def.memory).map(|m| m.to_string()),
-                    memory_reservation: over
-                        .and_then(|o| o.memory_reservation)
-                        .or(def.memory_reservation)
-                        .map(|m| m.to_string()),
-                    name: cname,
-                    ..Container::default()
-                }
-            })
-            .collect();
-        let task = Task {
-            task_arn: arn,
-            cluster_arn: cluster.arn.clone(),
-            task_definition_arn: td.arn().to_string(),
-            attachments: vec![Attachment {
-                id: uuid::Uuid::new_v4().to_string(),
-                r#type: "ElasticNetworkInterface".into(),
-                status: "PRECREATED".into(),
-                details: vec![NameValue { name: "subnetId".into(), value: subnet.subnet_id.clone() }],
-            }],
-            attributes: vec![NameValue { name: "ecs.cpu-architecture".into(), value: arch.into() }],
-            availability_zone: subnet.availability_zone.clone(),
-            capacity_provider_name: provider,
-            containers,
-            cpu: sizes.cpu.to_string(),
-            memory: sizes.memory.to_string(),
-            created_at: Some(now),
-            desired_status: "RUNNING".into(),
-            enable_execute_command: req.enable_execute_command.unwrap_or(false),
-            group: Some(group.clone()),
-            last_status: "PROVISIONING".into(),
-            launch_type: Some(launch_type),
-            overrides: echoed.clone(),
-            platform_version: Some(platform.clone()),
-            platform_family: Some("Linux".into()),
-            started_by: req.started_by.clone(),
-            tags: tags.clone(),
-            version: 1,
-            ephemeral_storage: Some(EphemeralStorage { size_in_gib: sizes.ephemeral_storage_gib }),
-            fargate_ephemeral_storage: Some(TaskEphemeralStorage { size_in_gib: sizes.ephemeral_storage_gib }),
-            ..Task::default()
-        };
-        records.push(TaskRecord {
-            task,
-            subnet_id: subnet.subnet_id.clone(),
-            security_groups: place.security_groups.clone(),
-            assign_public_ip: place.assign_public_ip.as_str().into(),
-            service_name: None,
-            container_times: Default::default(),
-        });
-    }
+    let records: Vec<TaskRecord> = capacity
+        .into_iter()
+        .enumerate()
+        .map(|(i, (launch_type, provider))| {
+            launch.task(ctx.scope(), &place.subnets[(first + i) % place.subnets.len()], &launch_type, provider)
+        })
+        .collect();
 
     // DeleteCluster counts a cluster's tasks and deletes it under the write side of this gate: no RunTask
     // commits in between. RunTasks share the read side, and only compare the cluster record (never write
@@ -858,7 +828,7 @@ async fn replay(ctx: &Ctx, cluster: &str, t: &ClientTokenRecord, print: &str) ->
     Ok(out)
 }
 
-fn rand_index(n: usize) -> usize {
+pub(crate) fn rand_index(n: usize) -> usize {
     if n <= 1 {
         return 0;
     }

@@ -1,0 +1,755 @@
+//! The service controller: keeps each ECS service's tasks what its record asks for (DESIGN.md §2: desired
+//! against observed, idempotent, crash-safe).
+//!
+//! Each pass reads every service record and the task records of its cluster, decides with the pure
+//! [`plan`] which tasks to start and stop and how the deployments move on (rolling updates within
+//! minimumHealthyPercent / maximumPercent, the circuit breaker and its rollback, back-off of tasks that keep
+//! failing), and commits all of it in one transaction that compares the service record and every task
+//! record it stops. A crash therefore leaves either the whole decision or none of it, and the next pass
+//! (after a restart too) decides again from the records alone: no task is started twice or forgotten.
+//! Passes run when an API handler or the task controller wakes the controller, and every second.
+
+use crate::context::{now_millis, AppState};
+use crate::ecs::keys as ecs_keys;
+use crate::ecs::task_definitions::{parse_task_definition_arn, TaskDefinitionRecord};
+use crate::ecs::tasks::{check_overrides, spread_over_providers, LaunchTemplate};
+use crate::records::{encode, load, store_error};
+use skiff_model::service::{
+    self as model, circuit_breaker_threshold, keys, Deployment, ServiceDeploymentRecord, ServiceRecord,
+};
+use skiff_model::tag::Tag;
+use skiff_model::task::{keys as task_keys, stop_code, AssignPublicIp, PropagateTags, TaskOverride, TaskRecord};
+use skiff_model::vpc::{self, Subnet};
+use skiff_proto::ApiError;
+use skiff_store::{Txn, TxnOutcome};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often services are reconciled without being woken (back-off timers, health grace periods).
+const RESYNC: Duration = Duration::from_secs(1);
+/// A task that ends by itself within this long of starting counts as failed (back-off, circuit breaker).
+pub const FAILURE_WINDOW_MS: i64 = 10_000;
+/// Consecutive failures after which starts are delayed, and the longest delay.
+const BACKOFF_AFTER: i32 = 3;
+const MAX_BACKOFF_MS: i64 = 300_000;
+/// `stoppedReason` of a task the scheduler replaces because it failed its container health checks.
+pub const HEALTH_STOP_REASON: &str = "Task failed container health checks";
+/// Most task ids one "has started/stopped N tasks" event names.
+const TASKS_PER_EVENT: usize = 10;
+
+/// What [`plan`] needs to know of a task of the service.
+#[derive(Debug, Clone, Default)]
+pub struct TaskView {
+    pub id: String,
+    /// The deployment that started it (its `startedBy`).
+    pub deployment: String,
+    pub last_status: String,
+    pub desired_status: String,
+    pub health_status: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub capacity_provider: Option<String>,
+    pub subnet_id: String,
+}
+
+impl TaskView {
+    pub fn of(r: &TaskRecord) -> TaskView {
+        let t = &r.task;
+        TaskView {
+            id: t.id().to_string(),
+            deployment: t.started_by.clone().unwrap_or_default(),
+            last_status: t.last_status.clone(),
+            desired_status: t.desired_status.clone(),
+            health_status: t.health_status.clone(),
+            created_at: t.created_at.unwrap_or(0),
+            started_at: t.started_at,
+            ended_at: t.execution_stopped_at.or(t.stopping_at).or(t.stopped_at),
+            stop_code: t.stop_code.clone(),
+            stopped_reason: t.stopped_reason.clone(),
+            capacity_provider: t.capacity_provider_name.clone(),
+            subnet_id: r.subnet_id.clone(),
+        }
+    }
+
+    /// Desired RUNNING and not ended: what the service counts as its tasks.
+    fn live(&self) -> bool {
+        self.desired_status == "RUNNING" && self.last_status != "STOPPED"
+    }
+
+    /// RUNNING or pending (PROVISIONING, PENDING, ACTIVATING): what runningCount and pendingCount count.
+    fn counted(&self) -> bool {
+        self.last_status == "RUNNING" || skiff_model::task::PENDING_STATUSES.contains(&self.last_status.as_str())
+    }
+
+    fn running(&self) -> bool {
+        self.live() && self.last_status == "RUNNING"
+    }
+
+    /// Running, and passing its container health checks when its deployment has any.
+    fn healthy(&self, health_checked: bool) -> bool {
+        self.running() && (!health_checked || self.health_status.as_deref() == Some("HEALTHY"))
+    }
+
+    /// Whether the task ended as a failure: it stopped by itself before it ran for [`FAILURE_WINDOW_MS`]
+    /// (or never started), or the scheduler replaced it for failing its health checks.
+    fn failed(&self, now: i64) -> bool {
+        if self.live() {
+            return false;
+        }
+        if self.stopped_reason.as_deref() == Some(HEALTH_STOP_REASON) {
+            return true;
+        }
+        let requested = matches!(
+            self.stop_code.as_deref(),
+            Some(stop_code::USER_INITIATED) | Some(stop_code::SERVICE_SCHEDULER_INITIATED)
+        );
+        if requested {
+            return false;
+        }
+        match self.started_at {
+            None => true,
+            Some(started) => self.ended_at.unwrap_or(now) - started < FAILURE_WINDOW_MS,
+        }
+    }
+}
+
+/// Why the scheduler stops a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopWhy {
+    /// Scale-in, a rolling deployment or the service's deletion, on behalf of this deployment.
+    Scaling(String),
+    /// Failed its container health checks after the grace period.
+    Unhealthy,
+}
+
+impl StopWhy {
+    pub fn reason(&self) -> String {
+        match self {
+            StopWhy::Scaling(d) => format!("Scaling activity initiated by (deployment {d})"),
+            StopWhy::Unhealthy => HEALTH_STOP_REASON.to_string(),
+        }
+    }
+}
+
+/// What one pass decided beyond the record changes [`plan`] makes in place.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Tasks to start for the PRIMARY deployment.
+    pub launch: usize,
+    pub stop: Vec<(String, StopWhy)>,
+}
+
+/// Event ids: UUIDs, as ECS's.
+fn event_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A new deployment id: `ecs-svc/` and 19 random digits, as ECS makes them.
+pub fn new_deployment_id() -> String {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        b.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
+    }
+    let n = u64::from_le_bytes(b) % 9_000_000_000_000_000_000 + 1_000_000_000_000_000_000;
+    format!("ecs-svc/{n}")
+}
+
+/// Decides one pass for service `r` with its tasks `tasks` at `now`. `health_checked(deployment id)` says
+/// whether that deployment's tasks have container health checks (and count as healthy only once they
+/// pass). Changes the record in place (deployments, events, history, back-off) and returns the tasks to
+/// start and stop. Deterministic apart from event and deployment ids.
+pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked: &dyn Fn(&str) -> bool) -> Decision {
+    let mut out = Decision::default();
+    if r.service.status == "INACTIVE" || r.service.deployments.is_empty() {
+        return out;
+    }
+    let name = r.service.service_name.clone();
+    let draining = r.service.status == "DRAINING";
+    let desired = if draining { 0 } else { r.service.desired_count.max(0) };
+    let config = r.service.deployment_configuration.clone();
+    let grace_ms = i64::from(r.service.health_check_grace_period_seconds.unwrap_or(0)) * 1000;
+    let mut stopped: Vec<String> = Vec::new();
+
+    // Tasks failing their health checks past the grace period are replaced, whatever the deployment.
+    for t in tasks {
+        let unhealthy = t.running() && t.health_status.as_deref() == Some("UNHEALTHY") && health_checked(&t.deployment);
+        if unhealthy && now - t.started_at.unwrap_or(now) >= grace_ms {
+            r.event(event_id(), now, format!("(service {name}) (task {}) failed container health checks.", t.id));
+            out.stop.push((t.id.clone(), StopWhy::Unhealthy));
+            stopped.push(t.id.clone());
+        }
+    }
+    let is_live = |t: &TaskView, stopped: &[String]| t.live() && !stopped.contains(&t.id);
+
+    // Failed tasks per deployment (kept at their highest: old task records are purged) and the back-off.
+    let mut new_failures = 0;
+    for d in &mut r.service.deployments {
+        let failed =
+            tasks.iter().filter(|t| t.deployment == d.id && (t.failed(now) || stopped.contains(&t.id))).count();
+        let failed = (failed as i32).max(d.failed_tasks);
+        new_failures += failed - d.failed_tasks;
+        if failed != d.failed_tasks {
+            d.failed_tasks = failed;
+            d.updated_at = Some(now);
+        }
+    }
+    if new_failures > 0 {
+        let before = r.launch_failures;
+        r.launch_failures += new_failures;
+        if r.launch_failures >= BACKOFF_AFTER {
+            let exp = (r.launch_failures - BACKOFF_AFTER).min(20) as u32;
+            r.next_launch_at = now + (1000i64 << exp).min(MAX_BACKOFF_MS);
+            if before < BACKOFF_AFTER {
+                r.event(
+                    event_id(),
+                    now,
+                    format!(
+                        "(service {name}) is unable to consistently start tasks successfully. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
+                    ),
+                );
+            }
+        }
+    }
+
+    // The circuit breaker: the PRIMARY deployment fails once enough of its tasks failed.
+    let breaker = config.breaker();
+    let primary = &r.service.deployments[0];
+    if breaker.enable
+        && primary.rollout_state.as_deref() == Some("IN_PROGRESS")
+        && primary.failed_tasks >= circuit_breaker_threshold(desired)
+    {
+        trip_breaker(r, now, breaker.rollback);
+    }
+
+    // Counts after the health replacements.
+    let primary_id = r.service.deployments[0].id.clone();
+    let live_of = |id: &str, stopped: &[String]| {
+        tasks.iter().filter(|t| t.deployment == id && is_live(t, stopped)).count() as i32
+    };
+    let known: Vec<String> = r.service.deployments.iter().map(|d| d.id.clone()).collect();
+    let live_total = tasks.iter().filter(|t| is_live(t, &stopped)).count() as i32;
+    let primary_live = live_of(&primary_id, &stopped);
+
+    // Start tasks for the PRIMARY deployment, within maximumPercent.
+    let max_live = (i64::from(desired) * i64::from(config.maximum()) / 100).max(i64::from(desired)) as i32;
+    let primary = &r.service.deployments[0];
+    let may_start = !draining && primary.rollout_state.as_deref() != Some("FAILED") && now >= r.next_launch_at;
+    if may_start {
+        out.launch = (desired - primary_live).min(max_live - live_total).max(0) as usize;
+    }
+
+    // Scale-in of the PRIMARY deployment: pending tasks first, then unhealthy ones, then the newest.
+    let scaling = StopWhy::Scaling(primary_id.clone());
+    let mut healthy_total =
+        tasks.iter().filter(|t| is_live(t, &stopped) && t.healthy(health_checked(&t.deployment))).count() as i32;
+    if primary_live > desired {
+        let mut mine: Vec<&TaskView> =
+            tasks.iter().filter(|t| t.deployment == primary_id && is_live(t, &stopped)).collect();
+        let hc = health_checked(&primary_id);
+        mine.sort_by_key(|t| (t.running(), t.healthy(hc), std::cmp::Reverse(t.created_at)));
+        for t in mine.into_iter().take((primary_live - desired) as usize) {
+            if t.healthy(hc) {
+                healthy_total -= 1;
+            }
+            out.stop.push((t.id.clone(), scaling.clone()));
+            stopped.push(t.id.clone());
+        }
+    }
+
+    // Tasks of older deployments (oldest first): those not healthy go at once, healthy ones only as far as
+    // minimumHealthyPercent of the desired count stays healthy.
+    let min_healthy = ((i64::from(desired) * i64::from(config.minimum_healthy()) + 99) / 100) as i32;
+    let mut old: Vec<&TaskView> = tasks.iter().filter(|t| t.deployment != primary_id && is_live(t, &stopped)).collect();
+    let age = |t: &TaskView| known.iter().position(|d| *d == t.deployment).unwrap_or(usize::MAX);
+    old.sort_by_key(|t| (t.healthy(health_checked(&t.deployment)), std::cmp::Reverse(age(t)), t.created_at));
+    for t in old {
+        if t.healthy(health_checked(&t.deployment)) {
+            if healthy_total <= min_healthy {
+                break;
+            }
+            healthy_total -= 1;
+        }
+        out.stop.push((t.id.clone(), scaling.clone()));
+        stopped.push(t.id.clone());
+    }
+
+    // Older deployments with no task running or pending are finished (as ECS counts them: tasks on their
+    // way out, DEACTIVATING to DEPROVISIONING, no longer count).
+    let gone = |id: &str| tasks.iter().all(|t| t.deployment != id || !t.counted() || stopped.contains(&t.id));
+    r.service.deployments.retain(|d| d.id == primary_id || !gone(&d.id));
+
+    // The rollout completes when only the PRIMARY deployment is left with all its tasks healthy.
+    let hc = health_checked(&primary_id);
+    let primary_healthy =
+        tasks.iter().filter(|t| t.deployment == primary_id && is_live(t, &stopped) && t.healthy(hc)).count() as i32;
+    let primary_live = live_of(&primary_id, &stopped);
+    let settled =
+        r.service.deployments.len() == 1 && out.launch == 0 && primary_live == desired && primary_healthy == desired;
+    let primary = &mut r.service.deployments[0];
+    if settled && primary.rollout_state.as_deref() == Some("IN_PROGRESS") && !draining {
+        primary.rollout_state = Some("COMPLETED".into());
+        primary.rollout_state_reason = Some(format!("ECS deployment {primary_id} completed."));
+        primary.updated_at = Some(now);
+        let completed = primary.clone();
+        r.last_completed = Some(completed);
+        r.launch_failures = 0;
+        r.next_launch_at = 0;
+        if let Some(h) = r.history_of(&primary_id) {
+            h.status = if h.rollback_to.as_deref() == Some(primary_id.as_str()) {
+                "ROLLBACK_SUCCESSFUL".into()
+            } else {
+                "SUCCESSFUL".into()
+            };
+            h.finished_at = Some(now);
+            h.updated_at = now;
+        }
+        r.event(event_id(), now, format!("(service {name}) (deployment {primary_id}) deployment completed."));
+    }
+
+    // Steady state: said once each time the service gets there.
+    let steady = settled && out.stop.is_empty();
+    if steady && !r.steady {
+        r.launch_failures = 0;
+        if !draining {
+            r.event(event_id(), now, format!("(service {name}) has reached a steady state."));
+        }
+    }
+    r.steady = steady;
+
+    // A draining service with no task running or pending is INACTIVE (the task controller finishes
+    // stopping what is on its way out).
+    if draining && out.stop.is_empty() && tasks.iter().all(|t| !t.live() && !t.counted()) {
+        r.service.status = "INACTIVE".into();
+        r.inactive_at = Some(now);
+        for d in &mut r.service.deployments {
+            d.status = "INACTIVE".into();
+        }
+    }
+    out
+}
+
+/// The PRIMARY deployment failed its circuit breaker: it becomes FAILED and, with rollback and a completed
+/// deployment to return to, a new PRIMARY deployment of that configuration starts.
+fn trip_breaker(r: &mut ServiceRecord, now: i64, rollback: bool) {
+    let name = r.service.service_name.clone();
+    let failed = &mut r.service.deployments[0];
+    let failed_id = failed.id.clone();
+    failed.rollout_state = Some("FAILED".into());
+    failed.rollout_state_reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+    failed.updated_at = Some(now);
+    r.event(
+        event_id(),
+        now,
+        format!("(service {name}) (deployment {failed_id}) deployment failed: tasks failed to start."),
+    );
+    let target = r.last_completed.clone().filter(|d| rollback && d.id != failed_id);
+    let Some(good) = target else {
+        if let Some(h) = r.history_of(&failed_id) {
+            h.status = "STOPPED".into();
+            h.status_reason =
+                Some("Service deployment stopped: the deployment circuit breaker threshold was exceeded.".into());
+            h.stopped_at = Some(now);
+            h.updated_at = now;
+            h.breaker_triggered = true;
+        }
+        return;
+    };
+    r.service.deployments[0].status = "ACTIVE".into();
+    let id = new_deployment_id();
+    let back = Deployment {
+        id: id.clone(),
+        status: "PRIMARY".into(),
+        desired_count: r.service.desired_count,
+        pending_count: 0,
+        running_count: 0,
+        failed_tasks: 0,
+        created_at: Some(now),
+        updated_at: Some(now),
+        rollout_state: Some("IN_PROGRESS".into()),
+        rollout_state_reason: Some(format!(
+            "ECS deployment circuit breaker: rolling back to deploymentId {}.",
+            good.id
+        )),
+        ..good.clone()
+    };
+    r.service.task_definition = good.task_definition.clone();
+    r.service.deployments.insert(0, back);
+    r.launch_failures = 0;
+    r.next_launch_at = 0;
+    r.steady = false;
+    if let Some(h) = r.history_of(&failed_id) {
+        h.status = "ROLLBACK_IN_PROGRESS".into();
+        h.status_reason =
+            Some("Service deployment rolled back because the circuit breaker threshold was exceeded.".into());
+        h.rollback_to = Some(id.clone());
+        h.rollback_started_at = Some(now);
+        h.updated_at = now;
+        h.breaker_triggered = true;
+    }
+    r.event(event_id(), now, format!("(service {name}) rolling back to deployment {}.", good.id));
+}
+
+/// The service as described: the record with its counts taken from its tasks (`lastStatus` RUNNING →
+/// running, PROVISIONING/PENDING/ACTIVATING → pending), so they agree with DescribeTasks.
+pub fn render(r: &ServiceRecord, tasks: &[&TaskRecord]) -> model::Service {
+    let mut s = r.service.clone();
+    let count = |deployment: Option<&str>, statuses: &[&str]| {
+        tasks
+            .iter()
+            .filter(|t| deployment.is_none_or(|d| t.task.started_by.as_deref() == Some(d)))
+            .filter(|t| statuses.contains(&t.task.last_status.as_str()))
+            .count() as i32
+    };
+    let pending = skiff_model::task::PENDING_STATUSES;
+    s.running_count = count(None, &["RUNNING"]);
+    s.pending_count = count(None, &pending);
+    let desired = if s.status == "ACTIVE" { s.desired_count } else { 0 };
+    for d in &mut s.deployments {
+        d.running_count = count(Some(&d.id), &["RUNNING"]);
+        d.pending_count = count(Some(&d.id), &pending);
+        d.desired_count = if d.status == "PRIMARY" { desired } else { d.running_count + d.pending_count };
+    }
+    s
+}
+
+/// Runs [`plan`] on every service, for ever.
+pub struct ServiceController {
+    state: Arc<AppState>,
+}
+
+/// Task definitions by ARN, loaded once per pass.
+type Definitions = HashMap<String, Option<TaskDefinitionRecord>>;
+
+impl ServiceController {
+    pub fn new(state: Arc<AppState>) -> ServiceController {
+        ServiceController { state }
+    }
+
+    pub async fn run(self) {
+        loop {
+            if let Err(e) = self.reconcile().await {
+                tracing::warn!(error = %e, "service reconciliation failed");
+            }
+            tokio::select! {
+                () = self.state.service_wake.notified() => {}
+                () = tokio::time::sleep(RESYNC) => {}
+            }
+        }
+    }
+
+    async fn reconcile(&self) -> Result<(), ApiError> {
+        let store = self.state.store.as_ref();
+        let mut services = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.scan(keys::SERVICES, after.as_deref(), 500).await.map_err(store_error)?;
+            for (key, v) in page.items {
+                after = Some(key.clone());
+                match serde_json::from_slice::<ServiceRecord>(&v.value) {
+                    Ok(r) => services.push((key, v.mod_revision, r)),
+                    Err(e) => tracing::warn!(key, error = %e, "unreadable service record"),
+                }
+            }
+            if !page.more {
+                break;
+            }
+        }
+        let now = now_millis();
+        let mut tasks_by_cluster: HashMap<String, Vec<(String, i64, TaskRecord)>> = HashMap::new();
+        let mut definitions = Definitions::new();
+        for (key, rev, record) in services {
+            let cluster = key.strip_prefix(keys::SERVICES).and_then(|k| k.split_once('/')).map(|(c, _)| c.to_string());
+            let Some(cluster) = cluster else { continue };
+            if record.service.status == "INACTIVE" {
+                let expired =
+                    record.inactive_at.unwrap_or(0).saturating_add(self.state.stopped_task_retention_ms) < now;
+                if expired {
+                    store.txn(Txn::new().when(&key, rev).delete(&key)).await.map_err(store_error)?;
+                }
+                continue;
+            }
+            if !tasks_by_cluster.contains_key(&cluster) {
+                let tasks = self.tasks_of(&cluster).await?;
+                tasks_by_cluster.insert(cluster.clone(), tasks);
+            }
+            let tasks: Vec<&(String, i64, TaskRecord)> = tasks_by_cluster[&cluster]
+                .iter()
+                .filter(|(_, _, t)| t.service_name.as_deref() == Some(record.name()))
+                .collect();
+            if let Err(e) = self.reconcile_one(&cluster, &key, rev, record, &tasks, &mut definitions).await {
+                tracing::warn!(service = key, error = %e, "service not reconciled");
+            }
+        }
+        Ok(())
+    }
+
+    async fn tasks_of(&self, cluster: &str) -> Result<Vec<(String, i64, TaskRecord)>, ApiError> {
+        let store = self.state.store.as_ref();
+        let prefix = task_keys::cluster_prefix(cluster);
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.scan(&prefix, after.as_deref(), 1000).await.map_err(store_error)?;
+            for (key, v) in page.items {
+                after = Some(key.clone());
+                if let Ok(t) = serde_json::from_slice::<TaskRecord>(&v.value) {
+                    out.push((key, v.mod_revision, t));
+                }
+            }
+            if !page.more {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn definition<'a>(
+        &self,
+        definitions: &'a mut Definitions,
+        arn: &str,
+    ) -> Result<Option<&'a TaskDefinitionRecord>, ApiError> {
+        if !definitions.contains_key(arn) {
+            let record = match parse_task_definition_arn(&self.state.scope, arn) {
+                Ok((family, revision)) => load::<TaskDefinitionRecord>(
+                    self.state.store.as_ref(),
+                    &ecs_keys::task_definition(&family, revision),
+                )
+                .await?
+                .map(|(r, _)| r),
+                Err(_) => None,
+            };
+            definitions.insert(arn.to_string(), record);
+        }
+        Ok(definitions[arn].as_ref())
+    }
+
+    async fn reconcile_one(
+        &self,
+        cluster: &str,
+        key: &str,
+        rev: i64,
+        record: ServiceRecord,
+        tasks: &[&(String, i64, TaskRecord)],
+        definitions: &mut Definitions,
+    ) -> Result<(), ApiError> {
+        let now = now_millis();
+        let mut checked = HashMap::new();
+        for d in &record.service.deployments {
+            let hc = self.definition(definitions, &d.task_definition).await?.is_some_and(|td| {
+                td.task_definition.containers().iter().any(|c| c.essential != Some(false) && c.health_check.is_some())
+            });
+            checked.insert(d.id.clone(), hc);
+        }
+        let views: Vec<TaskView> = tasks.iter().map(|(_, _, t)| TaskView::of(t)).collect();
+        let mut next = record.clone();
+        let decision = plan(&mut next, &views, now, &|d| checked.get(d).copied().unwrap_or(false));
+
+        let mut txn = Txn::new().when(key, rev);
+        let name = next.service.service_name.clone();
+        let mut started = Vec::new();
+        if decision.launch > 0 {
+            match self.launch(cluster, &next, &views, decision.launch, definitions, now).await {
+                Ok(records) => started = records,
+                Err(why) => {
+                    let message = format!("(service {name}) was unable to place a task: {why}");
+                    if next.service.events.first().is_none_or(|e| e.message != message) {
+                        next.event(event_id(), now, message);
+                    }
+                }
+            }
+        }
+        for t in &started {
+            let k = task_keys::task(cluster, t.task.id());
+            txn = txn.when(&k, 0).put(k, encode(t)?);
+        }
+        for chunk in started.chunks(TASKS_PER_EVENT) {
+            let ids: Vec<String> = chunk.iter().map(|t| format!("(task {})", t.task.id())).collect();
+            next.event(
+                event_id(),
+                now,
+                format!("(service {name}) has started {} tasks: {}.", chunk.len(), ids.join(" ")),
+            );
+        }
+        let mut stopped_ids = Vec::new();
+        for (id, why) in &decision.stop {
+            let Some((k, task_rev, t)) = tasks.iter().map(|e| (&e.0, e.1, &e.2)).find(|(_, _, t)| t.task.id() == id)
+            else {
+                continue;
+            };
+            let mut t = t.clone();
+            t.task.desired_status = "STOPPED".into();
+            t.task.stop_code.get_or_insert_with(|| stop_code::SERVICE_SCHEDULER_INITIATED.to_string());
+            t.task.stopped_reason.get_or_insert_with(|| why.reason());
+            t.task.version += 1;
+            txn = txn.when(k, task_rev).put(k.clone(), encode(&t)?);
+            stopped_ids.push(format!("(task {id})"));
+        }
+        for chunk in stopped_ids.chunks(TASKS_PER_EVENT) {
+            next.event(
+                event_id(),
+                now,
+                format!("(service {name}) has stopped {} running tasks: {}.", chunk.len(), chunk.join(" ")),
+            );
+        }
+        if next == record && started.is_empty() && stopped_ids.is_empty() {
+            return Ok(());
+        }
+        txn = txn.put(key, encode(&next)?);
+        match self.state.store.txn(txn).await.map_err(store_error)? {
+            TxnOutcome::Committed(_) => {
+                if !started.is_empty() || !stopped_ids.is_empty() {
+                    self.state.task_wake.notify_one();
+                }
+            }
+            // Someone else changed the service or one of its tasks: decide again with what they wrote.
+            TxnOutcome::Conflict => self.state.service_wake.notify_one(),
+        }
+        Ok(())
+    }
+
+    /// The records of `count` new tasks of the PRIMARY deployment, spread over its subnets and capacity
+    /// providers; `Err` says why none can be placed.
+    async fn launch(
+        &self,
+        cluster: &str,
+        r: &ServiceRecord,
+        views: &[TaskView],
+        count: usize,
+        definitions: &mut Definitions,
+        now: i64,
+    ) -> Result<Vec<TaskRecord>, String> {
+        let d = &r.service.deployments[0];
+        let cluster_arn = self.state.scope.ecs(&format!("cluster/{cluster}"));
+        let td_record = match self.definition(definitions, &d.task_definition).await {
+            Ok(Some(td)) => td.clone(),
+            Ok(None) => return Err(format!("its task definition {} does not exist.", d.task_definition)),
+            Err(e) => return Err(e.message),
+        };
+        let td = &td_record.task_definition;
+        let overrides = TaskOverride::default();
+        let sizes = check_overrides(td, &overrides).map_err(|e| e.message)?;
+        let vpc = d.network_configuration.as_ref().and_then(|n| n.awsvpc_configuration.as_ref());
+        let Some(vpc) = vpc else { return Err("the deployment has no network configuration.".into()) };
+        let mut subnets: Vec<Subnet> = Vec::new();
+        for id in &vpc.subnets {
+            match load::<Subnet>(self.state.store.as_ref(), &vpc::keys::subnet(id)).await {
+                Ok(Some((s, _))) => subnets.push(s),
+                Ok(None) => {}
+                Err(e) => return Err(e.message),
+            }
+        }
+        if subnets.is_empty() {
+            return Err(format!("none of its subnets ({}) exists.", vpc.subnets.join(", ")));
+        }
+        let mut tags: Vec<Tag> = match r.service.propagate_tags {
+            Some(PropagateTags::Service) => r.service.tags.clone(),
+            Some(PropagateTags::TaskDefinition) => td_record.tags.clone(),
+            _ => Vec::new(),
+        };
+        if r.service.enable_ecs_managed_tags {
+            tags.push(Tag::new("aws:ecs:clusterName", cluster.to_string()));
+            tags.push(Tag::new("aws:ecs:serviceName", r.name().to_string()));
+        }
+        let group = format!("service:{}", r.name());
+        let security_groups = vpc.security_groups.clone().unwrap_or_default();
+        let template = LaunchTemplate {
+            cluster_name: cluster,
+            cluster_arn: &cluster_arn,
+            td,
+            sizes: &sizes,
+            platform: d.platform_version.as_deref().unwrap_or(crate::ecs::tasks::PLATFORM_VERSION),
+            overrides: &overrides,
+            security_groups: &security_groups,
+            assign_public_ip: vpc.assign_public_ip.unwrap_or(AssignPublicIp::Disabled),
+            group: &group,
+            started_by: Some(&d.id),
+            tags: &tags,
+            enable_execute_command: r.service.enable_execute_command,
+            service_name: Some(r.name()),
+            now,
+        };
+        let live: Vec<&TaskView> = views.iter().filter(|t| t.live()).collect();
+        let providers = match &d.capacity_provider_strategy {
+            Some(strategy) if !strategy.is_empty() => {
+                let mine: Vec<&&TaskView> = live.iter().filter(|t| t.deployment == d.id).collect();
+                providers_for(
+                    strategy,
+                    &mine.iter().filter_map(|t| t.capacity_provider.clone()).collect::<Vec<_>>(),
+                    count,
+                )
+            }
+            _ => vec![None; count],
+        };
+        let mut per_subnet: BTreeMap<String, usize> = subnets.iter().map(|s| (s.subnet_id.clone(), 0)).collect();
+        for t in &live {
+            if let Some(n) = per_subnet.get_mut(&t.subnet_id) {
+                *n += 1;
+            }
+        }
+        let mut out = Vec::with_capacity(count);
+        for provider in providers {
+            // The subnet with the fewest of the service's tasks (the first listed on a tie).
+            let subnet = subnets.iter().min_by_key(|s| per_subnet[&s.subnet_id]).expect("at least one subnet");
+            *per_subnet.get_mut(&subnet.subnet_id).expect("counted") += 1;
+            let launch_type =
+                if provider.is_some() { "FARGATE" } else { d.launch_type.as_deref().unwrap_or("FARGATE") };
+            out.push(template.task(&self.state.scope, subnet, launch_type, provider));
+        }
+        Ok(out)
+    }
+}
+
+/// The capacity provider of each of `count` new tasks of a deployment whose live tasks run on `existing`:
+/// what brings the deployment closest to the strategy's split of all its tasks.
+pub fn providers_for(
+    strategy: &[skiff_model::cluster::CapacityProviderStrategyItem],
+    existing: &[String],
+    count: usize,
+) -> Vec<Option<String>> {
+    let target = spread_over_providers(strategy, existing.len() + count);
+    let mut have: HashMap<&str, usize> = HashMap::new();
+    for p in existing {
+        *have.entry(p.as_str()).or_default() += 1;
+    }
+    let mut out = Vec::with_capacity(count);
+    for p in &target {
+        match have.get_mut(p.as_str()) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => out.push(Some(p.clone())),
+        }
+    }
+    // Existing tasks off the split leave fewer slots than tasks to start: fill with the split's order.
+    let mut i = 0;
+    while out.len() < count {
+        out.push(Some(target[i % target.len()].clone()));
+        i += 1;
+    }
+    out.truncate(count);
+    out
+}
+
+/// The service deployment history entry of a new deployment replacing `sources`.
+pub fn history_entry(
+    deployment: &Deployment,
+    sources: Vec<(String, i32)>,
+    config: &skiff_model::service::DeploymentConfiguration,
+    now: i64,
+) -> ServiceDeploymentRecord {
+    ServiceDeploymentRecord {
+        deployment_id: deployment.id.clone(),
+        sources,
+        status: "IN_PROGRESS".into(),
+        status_reason: None,
+        created_at: now,
+        finished_at: None,
+        stopped_at: None,
+        updated_at: now,
+        deployment_configuration: config.clone(),
+        rollback_to: None,
+        rollback_started_at: None,
+        breaker_triggered: false,
+    }
+}
