@@ -278,17 +278,24 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
     }
 
     // Older deployments with no task running or pending are finished (as ECS counts them: tasks on their
-    // way out, DEACTIVATING to DEPROVISIONING, no longer count).
-    let gone = |id: &str| tasks.iter().all(|t| t.deployment != id || !t.counted() || stopped.contains(&t.id));
-    r.service.deployments.retain(|d| d.id == primary_id || !gone(&d.id));
+    // way out, DEACTIVATING to DEPROVISIONING, no longer count). A FAILED one stays listed until the
+    // deployment that replaced it completes, so that its failure can be seen.
+    let gone = |id: &str| tasks.iter().all(|t| t.deployment != id || !t.counted());
+    let primary_in_progress = r.service.deployments[0].rollout_state.as_deref() == Some("IN_PROGRESS");
+    r.service.deployments.retain(|d| {
+        d.id == primary_id || !gone(&d.id) || (primary_in_progress && d.rollout_state.as_deref() == Some("FAILED"))
+    });
 
-    // The rollout completes when only the PRIMARY deployment is left with all its tasks healthy.
+    // The rollout completes when no older deployment has tasks left and all the PRIMARY's are healthy.
     let hc = health_checked(&primary_id);
     let primary_healthy =
         tasks.iter().filter(|t| t.deployment == primary_id && is_live(t, &stopped) && t.healthy(hc)).count() as i32;
     let primary_live = live_of(&primary_id, &stopped);
-    let settled =
-        r.service.deployments.len() == 1 && out.launch == 0 && primary_live == desired && primary_healthy == desired;
+    let others_gone = r.service.deployments.iter().all(|d| d.id == primary_id || gone(&d.id));
+    let settled = others_gone && out.launch == 0 && primary_live == desired && primary_healthy == desired;
+    if settled {
+        r.service.deployments.truncate(1);
+    }
     let primary = &mut r.service.deployments[0];
     if settled && primary.rollout_state.as_deref() == Some("IN_PROGRESS") && !draining {
         primary.rollout_state = Some("COMPLETED".into());
@@ -751,5 +758,306 @@ pub fn history_entry(
         rollback_to: None,
         rollback_started_at: None,
         breaker_triggered: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_model::cluster::CapacityProviderStrategyItem;
+    use skiff_model::service::{DeploymentCircuitBreaker, DeploymentConfiguration, Service};
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn deployment(id: &str, status: &str, td: &str) -> Deployment {
+        Deployment {
+            id: id.into(),
+            status: status.into(),
+            task_definition: td.into(),
+            rollout_state: Some(if status == "PRIMARY" { "IN_PROGRESS" } else { "COMPLETED" }.into()),
+            ..Deployment::default()
+        }
+    }
+
+    fn service(desired: i32, min: i32, max: i32, deployments: Vec<Deployment>) -> ServiceRecord {
+        let history = deployments
+            .iter()
+            .map(|d| history_entry(d, Vec::new(), &DeploymentConfiguration::default(), NOW - 60_000))
+            .collect();
+        ServiceRecord {
+            service: Service {
+                service_name: "web".into(),
+                status: "ACTIVE".into(),
+                desired_count: desired,
+                deployment_configuration: DeploymentConfiguration {
+                    minimum_healthy_percent: Some(min),
+                    maximum_percent: Some(max),
+                    ..Default::default()
+                },
+                deployments,
+                ..Service::default()
+            },
+            history,
+            ..ServiceRecord::default()
+        }
+    }
+
+    fn task(id: &str, deployment: &str, status: &str) -> TaskView {
+        TaskView {
+            id: id.into(),
+            deployment: deployment.into(),
+            last_status: status.into(),
+            desired_status: "RUNNING".into(),
+            created_at: NOW - 30_000,
+            started_at: (status == "RUNNING").then_some(NOW - 20_000),
+            ..TaskView::default()
+        }
+    }
+
+    fn healthy(id: &str, deployment: &str) -> TaskView {
+        TaskView { health_status: Some("HEALTHY".into()), ..task(id, deployment, "RUNNING") }
+    }
+
+    /// A task that ended by itself without ever running (e.g. CannotPullContainerError).
+    fn failed(id: &str, deployment: &str) -> TaskView {
+        TaskView {
+            desired_status: "STOPPED".into(),
+            stop_code: Some(stop_code::TASK_FAILED_TO_START.into()),
+            ended_at: Some(NOW - 1_000),
+            ..task(id, deployment, "STOPPED")
+        }
+    }
+
+    fn no_checks(_: &str) -> bool {
+        false
+    }
+
+    fn checks(_: &str) -> bool {
+        true
+    }
+
+    fn stopped_ids(d: &Decision) -> Vec<&str> {
+        d.stop.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_new_service_starts_its_desired_count_and_then_is_steady() {
+        let mut r = service(3, 100, 200, vec![deployment("ecs-svc/1", "PRIMARY", "td:1")]);
+        let d = plan(&mut r, &[], NOW, &no_checks);
+        assert_eq!(d, Decision { launch: 3, stop: vec![] });
+        assert!(!r.steady);
+
+        let tasks =
+            [task("a", "ecs-svc/1", "RUNNING"), task("b", "ecs-svc/1", "RUNNING"), task("c", "ecs-svc/1", "RUNNING")];
+        let d = plan(&mut r, &tasks, NOW, &no_checks);
+        assert_eq!(d, Decision::default());
+        assert_eq!(r.service.deployments[0].rollout_state.as_deref(), Some("COMPLETED"));
+        assert_eq!(r.last_completed.as_ref().map(|d| d.id.as_str()), Some("ecs-svc/1"));
+        assert_eq!(r.history[0].status, "SUCCESSFUL");
+        let messages: Vec<&str> = r.service.events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["(service web) has reached a steady state.", "(service web) (deployment ecs-svc/1) deployment completed."]
+        );
+
+        // Said once: another pass in the same state adds nothing.
+        plan(&mut r, &tasks, NOW, &no_checks);
+        assert_eq!(r.service.events.len(), 2);
+    }
+
+    #[test]
+    fn a_stopped_task_is_replaced_and_scale_in_stops_pending_tasks_first() {
+        let mut r = service(2, 100, 200, vec![deployment("ecs-svc/1", "PRIMARY", "td:1")]);
+        let gone = TaskView { desired_status: "STOPPED".into(), ..task("a", "ecs-svc/1", "STOPPING") };
+        let d = plan(&mut r, &[gone, task("b", "ecs-svc/1", "RUNNING")], NOW, &no_checks);
+        assert_eq!(d.launch, 1, "the task on its way out no longer counts");
+
+        r.service.desired_count = 1;
+        let tasks = [task("old", "ecs-svc/1", "RUNNING"), task("new", "ecs-svc/1", "PENDING")];
+        let d = plan(&mut r, &tasks, NOW, &no_checks);
+        assert_eq!(stopped_ids(&d), ["new"]);
+        assert_eq!(d.stop[0].1, StopWhy::Scaling("ecs-svc/1".into()));
+    }
+
+    #[test]
+    fn a_rolling_update_never_goes_below_minimum_healthy() {
+        let deployments = vec![deployment("ecs-svc/2", "PRIMARY", "td:2"), deployment("ecs-svc/1", "ACTIVE", "td:1")];
+        let mut r = service(4, 100, 200, deployments);
+        let old: Vec<TaskView> = ["o1", "o2", "o3", "o4"].iter().map(|id| healthy(id, "ecs-svc/1")).collect();
+
+        // Room for 4 more (200 %): all new tasks start at once, no old one stops before they are healthy.
+        let d = plan(&mut r, &old, NOW, &checks);
+        assert_eq!(d, Decision { launch: 4, stop: vec![] });
+
+        // Two new tasks healthy, two still starting: exactly two old ones may go.
+        let mut tasks = old.clone();
+        tasks.extend([healthy("n1", "ecs-svc/2"), healthy("n2", "ecs-svc/2")]);
+        tasks.push(task("n3", "ecs-svc/2", "RUNNING")); // running, health unknown yet
+        tasks.push(task("n4", "ecs-svc/2", "PENDING"));
+        let d = plan(&mut r, &tasks, NOW, &checks);
+        assert_eq!(d.launch, 0);
+        assert_eq!(d.stop.len(), 2, "{:?}", d.stop);
+        assert!(d.stop.iter().all(|(id, _)| id.starts_with('o')));
+        assert_eq!(r.service.deployments.len(), 2);
+
+        // All new tasks healthy and the old ones gone: the rollout completes.
+        let tasks: Vec<TaskView> = ["n1", "n2", "n3", "n4"].iter().map(|id| healthy(id, "ecs-svc/2")).collect();
+        let d = plan(&mut r, &tasks, NOW, &checks);
+        assert_eq!(d, Decision::default());
+        assert_eq!(r.service.deployments.len(), 1);
+        assert_eq!(r.service.deployments[0].rollout_state.as_deref(), Some("COMPLETED"));
+    }
+
+    #[test]
+    fn without_room_above_desired_old_tasks_stop_first() {
+        // min 50 % / max 100 % of 4: two old tasks go, then two new ones start.
+        let deployments = vec![deployment("ecs-svc/2", "PRIMARY", "td:2"), deployment("ecs-svc/1", "ACTIVE", "td:1")];
+        let mut r = service(4, 50, 100, deployments);
+        let old: Vec<TaskView> = ["o1", "o2", "o3", "o4"].iter().map(|id| healthy(id, "ecs-svc/1")).collect();
+        let d = plan(&mut r, &old, NOW, &no_checks);
+        assert_eq!(d.launch, 0);
+        assert_eq!(d.stop.len(), 2);
+    }
+
+    #[test]
+    fn the_circuit_breaker_rolls_back_to_the_last_completed_deployment() {
+        let mut good = deployment("ecs-svc/1", "ACTIVE", "td:1");
+        good.network_configuration = None;
+        let deployments = vec![deployment("ecs-svc/2", "PRIMARY", "td:2"), good.clone()];
+        let mut r = service(2, 100, 200, deployments);
+        r.service.task_definition = "td:2".into();
+        r.service.deployment_configuration.deployment_circuit_breaker =
+            Some(DeploymentCircuitBreaker { enable: true, rollback: true });
+        r.last_completed = Some(good);
+        let mut tasks = vec![healthy("o1", "ecs-svc/1"), healthy("o2", "ecs-svc/1")];
+        tasks.extend([failed("f1", "ecs-svc/2"), failed("f2", "ecs-svc/2")]);
+        // Two failures: under the threshold of 3.
+        plan(&mut r, &tasks, NOW, &no_checks);
+        assert_eq!(r.service.deployments[0].id, "ecs-svc/2");
+        assert_eq!(r.service.deployments[0].failed_tasks, 2);
+
+        tasks.push(failed("f3", "ecs-svc/2"));
+        let d = plan(&mut r, &tasks, NOW, &no_checks);
+        let ids: Vec<&str> = r.service.deployments.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids.len(), 3, "{ids:?}: the failed deployment stays listed while the rollback runs");
+        let back = &r.service.deployments[0];
+        assert_eq!((back.status.as_str(), back.task_definition.as_str()), ("PRIMARY", "td:1"));
+        assert_eq!(r.service.deployments[1].rollout_state.as_deref(), Some("FAILED"));
+        assert_eq!(r.service.task_definition, "td:1");
+        assert_eq!(d.launch, 2, "the rollback deployment starts its tasks at once");
+        let h = r.history.iter().find(|h| h.deployment_id == "ecs-svc/2").unwrap();
+        assert_eq!(h.status, "ROLLBACK_IN_PROGRESS");
+        assert!(r.service.events.iter().any(|e| e.message.contains("deployment failed: tasks failed to start.")));
+    }
+
+    #[test]
+    fn without_rollback_a_failed_deployment_stops_starting_tasks() {
+        let mut r = service(1, 100, 200, vec![deployment("ecs-svc/1", "PRIMARY", "td:1")]);
+        r.service.deployment_configuration.deployment_circuit_breaker =
+            Some(DeploymentCircuitBreaker { enable: true, rollback: false });
+        let tasks = [failed("f1", "ecs-svc/1"), failed("f2", "ecs-svc/1"), failed("f3", "ecs-svc/1")];
+        let d = plan(&mut r, &tasks, NOW, &no_checks);
+        assert_eq!(d.launch, 0);
+        assert_eq!(r.service.deployments[0].rollout_state.as_deref(), Some("FAILED"));
+        assert_eq!(r.history[0].status, "STOPPED");
+    }
+
+    #[test]
+    fn repeated_failures_back_off() {
+        let mut r = service(1, 100, 200, vec![deployment("ecs-svc/1", "PRIMARY", "td:1")]);
+        let tasks = [failed("f1", "ecs-svc/1"), failed("f2", "ecs-svc/1")];
+        assert_eq!(plan(&mut r, &tasks, NOW, &no_checks).launch, 1, "two failures: no back-off yet");
+        let tasks = [failed("f1", "ecs-svc/1"), failed("f2", "ecs-svc/1"), failed("f3", "ecs-svc/1")];
+        assert_eq!(plan(&mut r, &tasks, NOW, &no_checks).launch, 0);
+        assert_eq!(r.next_launch_at, NOW + 1000);
+        assert!(r.service.events[0].message.contains("unable to consistently start tasks"));
+        assert_eq!(plan(&mut r, &tasks, NOW + 1000, &no_checks).launch, 1, "after the delay");
+        // A task that ran a long time and then exited is no failure: no more delay.
+        let long = TaskView {
+            desired_status: "STOPPED".into(),
+            stop_code: Some(stop_code::ESSENTIAL_CONTAINER_EXITED.into()),
+            started_at: Some(NOW - 600_000),
+            ended_at: Some(NOW),
+            ..task("l", "ecs-svc/1", "STOPPED")
+        };
+        assert!(!long.failed(NOW));
+        let quick = TaskView { started_at: Some(NOW - 2_000), ..long.clone() };
+        assert!(quick.failed(NOW));
+        let asked = TaskView { stop_code: Some(stop_code::USER_INITIATED.into()), ..quick };
+        assert!(!asked.failed(NOW));
+    }
+
+    #[test]
+    fn unhealthy_tasks_are_replaced_after_the_grace_period() {
+        let mut r = service(1, 100, 200, vec![deployment("ecs-svc/1", "PRIMARY", "td:1")]);
+        r.service.health_check_grace_period_seconds = Some(60);
+        let sick = TaskView { health_status: Some("UNHEALTHY".into()), ..task("s", "ecs-svc/1", "RUNNING") };
+        assert_eq!(
+            plan(&mut r, std::slice::from_ref(&sick), NOW, &checks),
+            Decision::default(),
+            "within the grace period"
+        );
+        r.service.health_check_grace_period_seconds = Some(10);
+        let d = plan(&mut r, &[sick], NOW, &checks);
+        assert_eq!(d.stop, vec![("s".to_string(), StopWhy::Unhealthy)]);
+        assert_eq!(d.launch, 1);
+        assert_eq!(r.service.deployments[0].failed_tasks, 1);
+    }
+
+    #[test]
+    fn a_draining_service_stops_everything_and_becomes_inactive() {
+        let mut r = service(2, 100, 200, vec![deployment("ecs-svc/1", "PRIMARY", "td:1")]);
+        r.service.status = "DRAINING".into();
+        let d = plan(&mut r, &[healthy("a", "ecs-svc/1"), task("b", "ecs-svc/1", "PENDING")], NOW, &no_checks);
+        assert_eq!(d.stop.len(), 2);
+        assert_eq!(r.service.status, "DRAINING");
+        let leaving = TaskView { desired_status: "STOPPED".into(), ..task("a", "ecs-svc/1", "STOPPING") };
+        plan(&mut r, &[leaving], NOW, &no_checks);
+        assert_eq!(r.service.status, "INACTIVE");
+        assert_eq!(r.inactive_at, Some(NOW));
+    }
+
+    #[test]
+    fn capacity_providers_follow_the_strategy_across_passes() {
+        let item = |p: &str, w: i32, b: i32| CapacityProviderStrategyItem {
+            capacity_provider: p.into(),
+            weight: Some(w),
+            base: Some(b),
+        };
+        let s = [item("FARGATE", 1, 1), item("FARGATE_SPOT", 3, 0)];
+        let first = providers_for(&s, &[], 2);
+        assert_eq!(first, [Some("FARGATE".into()), Some("FARGATE_SPOT".into())]);
+        let existing: Vec<String> = first.into_iter().flatten().collect();
+        let next = providers_for(&s, &existing, 3);
+        let spot = next.iter().filter(|p| p.as_deref() == Some("FARGATE_SPOT")).count();
+        assert_eq!((next.len(), spot), (3, 2), "{next:?}: 2 FARGATE / 3 FARGATE_SPOT in all");
+    }
+
+    #[test]
+    fn counts_come_from_the_task_records() {
+        let mut r = service(
+            2,
+            100,
+            200,
+            vec![deployment("ecs-svc/2", "PRIMARY", "td:2"), deployment("ecs-svc/1", "ACTIVE", "td:1")],
+        );
+        r.service.deployments[1].status = "ACTIVE".into();
+        let rec = |by: &str, status: &str| {
+            let mut t = TaskRecord::default();
+            t.task.started_by = Some(by.into());
+            t.task.last_status = status.into();
+            t
+        };
+        let tasks = [
+            rec("ecs-svc/2", "RUNNING"),
+            rec("ecs-svc/2", "PROVISIONING"),
+            rec("ecs-svc/1", "RUNNING"),
+            rec("ecs-svc/1", "STOPPED"),
+        ];
+        let s = render(&r, &tasks.iter().collect::<Vec<_>>());
+        assert_eq!((s.running_count, s.pending_count), (2, 1));
+        let d = &s.deployments;
+        assert_eq!((d[0].desired_count, d[0].running_count, d[0].pending_count), (2, 1, 1));
+        assert_eq!((d[1].desired_count, d[1].running_count), (1, 1));
     }
 }
