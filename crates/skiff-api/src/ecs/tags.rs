@@ -8,6 +8,7 @@ use crate::records::Empty;
 use crate::records::{load, update};
 use serde::{Deserialize, Serialize};
 use skiff_model::cluster::ClusterRecord;
+use skiff_model::service::{is_service_name, keys as service_keys, ServiceRecord};
 use skiff_model::tag::{merge_tags, remove_tag_keys, validate_tag_keys, validate_tags, Tag};
 use skiff_proto::arn::Arn;
 use skiff_proto::ApiError;
@@ -16,6 +17,7 @@ use skiff_proto::ApiError;
 enum Resource {
     Cluster(String),
     TaskDefinition(String),
+    Service(String),
 }
 
 /// `missing` is the error code for a resource that does not exist: TagResource and UntagResource model
@@ -36,13 +38,23 @@ fn resource(ctx: &Ctx, arn_text: &str, missing: &'static str) -> Result<Resource
             let (family, revision) = parse_task_definition_arn(ctx.scope(), arn_text)?;
             Ok(Resource::TaskDefinition(keys::task_definition(&family, revision)))
         }
-        "service" | "task" | "container-instance" | "capacity-provider" | "task-set" => Err(not_found()),
+        "service" => match arn.resource_type().1.split_once('/') {
+            Some((cluster, name)) if is_service_name(name) => {
+                Ok(Resource::Service(service_keys::service(&cluster_name(ctx, Some(cluster))?, name)))
+            }
+            _ => Err(not_found()),
+        },
+        "task" | "container-instance" | "capacity-provider" | "task-set" => Err(not_found()),
         _ => Err(invalid()),
     }
 }
 
 fn cluster_not_found() -> ApiError {
     ApiError::client("ClusterNotFoundException", "Cluster not found.")
+}
+
+fn service_not_found() -> ApiError {
+    ApiError::client("ResourceNotFoundException", "The specified service does not exist.")
 }
 
 fn task_definition_not_found() -> ApiError {
@@ -68,6 +80,15 @@ async fn change_tags(
         Resource::TaskDefinition(key) => {
             update(ctx.store(), &key, task_definition_not_found, |t: &mut TaskDefinitionRecord| change(&mut t.tags))
                 .await?;
+        }
+        Resource::Service(key) => {
+            update(ctx.store(), &key, service_not_found, |r: &mut ServiceRecord| {
+                if r.service.status == "INACTIVE" {
+                    return Err(service_not_found());
+                }
+                change(&mut r.service.tags)
+            })
+            .await?;
         }
     }
     Ok(())
@@ -130,6 +151,10 @@ pub async fn list_tags_for_resource(
         Resource::TaskDefinition(key) => match load::<TaskDefinitionRecord>(ctx.store(), &key).await? {
             Some((t, _)) => t.tags,
             None => return Err(ApiError::client_exception("The specified task definition does not exist.")),
+        },
+        Resource::Service(key) => match load::<ServiceRecord>(ctx.store(), &key).await? {
+            Some((r, _)) if r.service.status != "INACTIVE" => r.service.tags,
+            _ => return Err(ApiError::client_exception("The specified service does not exist.")),
         },
     };
     Ok(ListTagsForResourceResponse { tags })
