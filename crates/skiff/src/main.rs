@@ -8,7 +8,7 @@ mod server;
 mod table;
 
 use clap::{Parser, Subcommand};
-use commands::{api, clusters, images, logs, node, task_definitions, ClientArgs, Context};
+use commands::{api, clusters, deploy, images, logs, node, services, task_definitions, ClientArgs, Context};
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
@@ -43,6 +43,30 @@ pub enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: task_definitions::Command,
+    },
+    /// ECS services: ls (the default), describe, events
+    Services {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        scope: services::ClusterArg,
+        #[command(subcommand)]
+        command: Option<services::Command>,
+    },
+    /// Deploy a new image to a service and follow the rollout until it completes or fails
+    ///
+    /// Registers a new revision of the service's task definition with the image of one container replaced
+    /// (every other setting and the tags copied), moves the service to it (UpdateService) and, unless
+    /// --no-wait, follows the new deployment: its running/pending/failed tasks and rollout state, and the
+    /// service's events as they come. Exit status 0 when the rollout COMPLETED; 1 when it FAILED (the
+    /// circuit breaker may have rolled the service back), when --timeout passed first, or on any error.
+    /// --output json prints no progress, then {taskDefinitionArn, service} (the UpdateService response with
+    /// --no-wait).
+    Deploy {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: deploy::DeployArgs,
     },
     /// A task's container logs (reads DATA_DIR/agent/runtime/logs: run it on the server's host)
     ///
@@ -91,6 +115,10 @@ fn main() -> ExitCode {
         Command::TaskDefinitions { client, command } => {
             run_client(&client, |ctx| async move { task_definitions::run(&ctx, command).await })
         }
+        Command::Services { client, scope, command } => {
+            run_client(&client, |ctx| async move { services::run(&ctx, scope.cluster, command).await })
+        }
+        Command::Deploy { client, args } => run_client(&client, |ctx| async move { deploy::run(&ctx, args).await }),
         Command::Logs { client, args } => {
             let data_dir = client.data_dir.clone();
             run_client(&client, |ctx| async move { logs::run(&ctx, &data_dir, args).await })
@@ -140,6 +168,27 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let err = Cli::try_parse_from(["skiff", "clusters", "create", "x", "--tag", "novalue"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn service_commands_parse() {
+        let cli = Cli::try_parse_from(["skiff", "services", "--cluster", "prod"]).unwrap();
+        let Command::Services { scope, command, .. } = cli.command else { panic!("not services") };
+        assert_eq!(scope.cluster.as_deref(), Some("prod"));
+        assert!(command.is_none());
+        let cli = Cli::try_parse_from(["skiff", "services", "events", "web", "--cluster", "prod", "-n", "3"]).unwrap();
+        let Command::Services { scope, command, .. } = cli.command else { panic!("not services") };
+        assert_eq!(scope.cluster.as_deref(), Some("prod"));
+        assert!(matches!(command, Some(services::Command::Events { ref service, limit: Some(3) }) if service == "web"));
+
+        let cli = Cli::try_parse_from(["skiff", "deploy", "web", "--image", "busybox:2", "--no-wait"]).unwrap();
+        let Command::Deploy { args, .. } = cli.command else { panic!("not deploy") };
+        assert_eq!(
+            (args.service.as_str(), args.image.as_str(), args.no_wait, args.timeout),
+            ("web", "busybox:2", true, 600)
+        );
+        assert!(Cli::try_parse_from(["skiff", "deploy", "web"]).is_err());
+        assert!(Cli::try_parse_from(["skiff", "deploy", "web", "--image", "x", "--timeout", "0"]).is_err());
     }
 
     #[test]

@@ -393,6 +393,11 @@ pub async fn create_service(ctx: &Ctx, req: CreateServiceRequest) -> Result<Serv
             if r.fingerprint == print && r.service.status == "ACTIVE" {
                 return Ok(ServiceResponse { service: described(ctx, &cluster, &r, false).await? });
             }
+            if r.service.status == "DRAINING" {
+                return Err(ApiError::invalid_parameter(
+                    "Unable to Start a service that is still Draining. Wait until it is INACTIVE, then create it again.",
+                ));
+            }
             return Err(ApiError::invalid_parameter("Creation of service was not idempotent."));
         }
     }

@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod clusters;
+pub mod deploy;
 pub mod images;
 pub mod logs;
 pub mod node;
+pub mod services;
 pub mod task_definitions;
 
 use crate::credentials;
