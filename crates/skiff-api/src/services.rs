@@ -197,6 +197,12 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
             d.updated_at = Some(now);
         }
     }
+    for i in 0..r.service.deployments.len() {
+        let (id, failed) = (r.service.deployments[i].id.clone(), r.service.deployments[i].failed_tasks);
+        if let Some(h) = r.history.iter_mut().find(|h| h.deployment_id == id) {
+            h.failed_tasks = failed;
+        }
+    }
     if new_failures > 0 {
         let before = r.launch_failures;
         r.launch_failures += new_failures;
@@ -758,6 +764,7 @@ pub fn history_entry(
         rollback_to: None,
         rollback_started_at: None,
         breaker_triggered: false,
+        failed_tasks: 0,
     }
 }
 
@@ -946,7 +953,7 @@ mod tests {
         assert_eq!(r.service.task_definition, "td:1");
         assert_eq!(d.launch, 2, "the rollback deployment starts its tasks at once");
         let h = r.history.iter().find(|h| h.deployment_id == "ecs-svc/2").unwrap();
-        assert_eq!(h.status, "ROLLBACK_IN_PROGRESS");
+        assert_eq!((h.status.as_str(), h.failed_tasks), ("ROLLBACK_IN_PROGRESS", 3));
         assert!(r.service.events.iter().any(|e| e.message.contains("deployment failed: tasks failed to start.")));
     }
 

@@ -464,7 +464,7 @@ pub(crate) fn merge(r: &mut TaskRecord, report: &TaskReport) {
     if t.connectivity_at.is_some() {
         t.connectivity = Some("CONNECTED".into());
     }
-    t.health_status = report.health_status.map(String::from);
+    merge_health(&mut t.health_status, report.health_status);
     if t.stop_code.is_none() {
         t.stop_code = report.stop_code.map(String::from);
     }
@@ -507,6 +507,16 @@ pub(crate) fn merge(r: &mut TaskRecord, report: &TaskReport) {
     }
 }
 
+/// A health status only leaves UNKNOWN, never returns to it: after a restart the agent reports UNKNOWN
+/// until its first check of an adopted container, and the status recorded before stays the truth until then
+/// (a service would otherwise count its healthy tasks as unhealthy and stop them).
+fn merge_health(recorded: &mut Option<String>, reported: Option<&str>) {
+    let known = matches!(recorded.as_deref(), Some("HEALTHY") | Some("UNHEALTHY"));
+    if !(known && reported == Some("UNKNOWN")) {
+        *recorded = reported.map(String::from);
+    }
+}
+
 fn merge_container(c: &mut Container, cr: &skiff_agent::task::ContainerReport) {
     let rank = |s: &str| ["PENDING", "RUNNING", "STOPPED"].iter().position(|x| *x == s).unwrap_or(0);
     if rank(cr.last_status) > rank(&c.last_status) {
@@ -516,7 +526,27 @@ fn merge_container(c: &mut Container, cr: &skiff_agent::task::ContainerReport) {
     if cr.reason.is_some() {
         c.reason = cr.reason.clone();
     }
-    c.health_status = cr.health_status.map(String::from);
+    merge_health(&mut c.health_status, cr.health_status);
     c.runtime_id = cr.runtime_id.clone().or(c.runtime_id.take());
     c.image_digest = cr.image_digest.clone().or(c.image_digest.take());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_health_status_survives_the_unknown_of_an_adoption() {
+        let mut r = TaskRecord::default();
+        r.task.last_status = "RUNNING".into();
+        let report =
+            |h: &'static str| TaskReport { last_status: "RUNNING", health_status: Some(h), ..Default::default() };
+        merge(&mut r, &report("UNKNOWN"));
+        assert_eq!(r.task.health_status.as_deref(), Some("UNKNOWN"));
+        merge(&mut r, &report("HEALTHY"));
+        merge(&mut r, &report("UNKNOWN"));
+        assert_eq!(r.task.health_status.as_deref(), Some("HEALTHY"), "a restart's first report keeps HEALTHY");
+        merge(&mut r, &report("UNHEALTHY"));
+        assert_eq!(r.task.health_status.as_deref(), Some("UNHEALTHY"));
+    }
 }

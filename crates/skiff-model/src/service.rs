@@ -273,6 +273,9 @@ pub struct ServiceDeploymentRecord {
     pub rollback_started_at: Option<EpochMillis>,
     #[serde(default)]
     pub breaker_triggered: bool,
+    /// The target deployment's failedTasks, kept after the deployment is gone from the service.
+    #[serde(default)]
+    pub failed_tasks: i32,
 }
 
 /// `ecs/services/{cluster}/{name}`: the service as described, and what Skiff needs to run it.

@@ -210,12 +210,30 @@ fn check_deployment_configuration(c: &DeploymentConfiguration) -> Result<(), Api
     Ok(())
 }
 
+/// `ServiceConnectConfiguration`, typed as far as Skiff reads it: Skiff accepts only `enabled: false`, so
+/// the other members are checked for their JSON type and kept as they came.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceConnectConfiguration {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    services: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_configuration: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_log_configuration: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container_configurations: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+}
+
 /// Refuses what Skiff cannot do for a service yet (load balancers, service discovery, Service Connect,
 /// EBS and VPC Lattice volumes) and what Fargate refuses (placement), naming the parameter.
 fn refuse_unsupported(
     load_balancers: Option<&[serde_json::Value]>,
     service_registries: Option<&[serde_json::Value]>,
-    service_connect: Option<&serde_json::Value>,
+    service_connect: Option<&ServiceConnectConfiguration>,
     volumes: Option<&[serde_json::Value]>,
     lattice: Option<&[serde_json::Value]>,
     constraints: Option<&[PlacementConstraint]>,
@@ -232,7 +250,7 @@ fn refuse_unsupported(
             "serviceRegistries: Skiff has no Cloud Map service discovery; create the service without service registries.",
         ));
     }
-    if service_connect.and_then(|c| c.get("enabled")).and_then(|e| e.as_bool()) == Some(true) {
+    if service_connect.is_some_and(|c| c.enabled) {
         return Err(ApiError::invalid_parameter(
             "serviceConnectConfiguration: Skiff has no Service Connect; set enabled to false.",
         ));
@@ -306,7 +324,7 @@ pub struct CreateServiceRequest {
     enable_ecs_managed_tags: Option<bool>,
     propagate_tags: Option<PropagateTags>,
     enable_execute_command: Option<bool>,
-    service_connect_configuration: Option<serde_json::Value>,
+    service_connect_configuration: Option<ServiceConnectConfiguration>,
     volume_configurations: Option<Vec<serde_json::Value>>,
     vpc_lattice_configurations: Option<Vec<serde_json::Value>>,
 }
@@ -519,7 +537,7 @@ pub struct UpdateServiceRequest {
     load_balancers: Option<Vec<serde_json::Value>>,
     propagate_tags: Option<PropagateTags>,
     service_registries: Option<Vec<serde_json::Value>>,
-    service_connect_configuration: Option<serde_json::Value>,
+    service_connect_configuration: Option<ServiceConnectConfiguration>,
     volume_configurations: Option<Vec<serde_json::Value>>,
     vpc_lattice_configurations: Option<Vec<serde_json::Value>>,
 }
@@ -538,10 +556,12 @@ pub async fn update_service(ctx: &Ctx, req: UpdateServiceRequest) -> Result<Serv
         req.placement_constraints.as_deref(),
         req.placement_strategy.as_deref(),
     )?;
-    if req.deployment_controller.is_some() {
-        return Err(ApiError::invalid_parameter(
-            "Updating the deployment controller of a service is not supported; Skiff services use the ECS controller.",
-        ));
+    // Every Skiff service uses the ECS controller: naming it again changes nothing, another is refused.
+    if let Some(c) = req.deployment_controller.as_ref().filter(|c| c.r#type != "ECS") {
+        return Err(ApiError::invalid_parameter(format!(
+            "Skiff supports the ECS deployment controller only, not {}.",
+            c.r#type
+        )));
     }
     check_grace_period(req.health_check_grace_period_seconds)?;
     check_rebalancing(req.availability_zone_rebalancing.as_deref())?;
@@ -711,10 +731,10 @@ pub async fn delete_service(ctx: &Ctx, req: DeleteServiceRequest) -> Result<Serv
     let cluster = implied_cluster(ctx, req.cluster.as_deref(), Some(&req.service))?;
     for _ in 0..32 {
         let (key, record, rev) = existing(ctx, &cluster, &req.service).await?;
-        match record.service.status.as_str() {
-            "INACTIVE" => return Err(service_not_active()),
-            "DRAINING" => return Ok(ServiceResponse { service: described(ctx, &cluster, &record, false).await? }),
-            _ => {}
+        // Deleting a service already deleted (DRAINING or INACTIVE) answers with it, as ECS does
+        // (DeleteService models no ServiceNotActiveException).
+        if record.service.status != "ACTIVE" {
+            return Ok(ServiceResponse { service: described(ctx, &cluster, &record, false).await? });
         }
         if record.service.desired_count > 0 && req.force != Some(true) {
             return Err(ApiError::invalid_parameter(
@@ -849,7 +869,8 @@ pub async fn list_services(ctx: &Ctx, req: ListServicesRequest) -> Result<ListSe
         .await?
         .into_iter()
         .map(|(_, r)| r.service)
-        .filter(|s| s.status != "INACTIVE")
+        // DRAINING and INACTIVE services are no longer listed (ECS's DeleteService documentation).
+        .filter(|s| s.status == "ACTIVE")
         .filter(|s| launch_type.is_none_or(|l| s.launch_type.as_deref() == Some(l)))
         .filter(|s| req.scheduling_strategy.as_deref().is_none_or(|st| s.scheduling_strategy == st))
         .filter(|_| req.resource_management_type.as_deref().is_none_or(|m| m == "CUSTOMER"))
@@ -966,7 +987,13 @@ fn service_deployment(
     };
     let target_requested =
         if matches!(h.status.as_str(), "IN_PROGRESS" | "SUCCESSFUL") { r.service.desired_count } else { 0 };
-    let failures = r.service.deployments.iter().find(|d| d.id == h.deployment_id).map(|d| d.failed_tasks).unwrap_or(0);
+    let failures = r
+        .service
+        .deployments
+        .iter()
+        .find(|d| d.id == h.deployment_id)
+        .map(|d| d.failed_tasks)
+        .unwrap_or(h.failed_tasks);
     let breaker = h.deployment_configuration.breaker();
     let breaker_status = if h.breaker_triggered {
         "TRIGGERED"
