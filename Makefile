@@ -15,6 +15,7 @@
 #   make bench-registry  registry push/pull against Debian's docker-registry
 #   make bench-images    image pull + unpack against skopeo + umoci; warm cache -> rootfs
 #   make bench-tasks     RunTask -> RUNNING, tasks/s at 100 concurrent RunTask, memory per idle task: against crun, podman
+#   make bench-services  UpdateService -> completed rollout of 10 tasks (vs podman by hand), killed task -> replaced (vs podman --restart)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -63,7 +64,7 @@ DEMO_ACCOUNT := 000000000000
 DEMO_REGION  := us-east-1
 
 .PHONY: help deps apt-deps cargo-check venv build build-release lint unit e2e conformance test demo demo-stop bench \
-        bench-deps bench-api bench-registry bench-images bench-tasks
+        bench-deps bench-api bench-registry bench-images bench-tasks bench-services
 
 help:
 	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -270,7 +271,7 @@ demo-stop:
 # ---------------------------------------------------------------------------------------------------------
 
 # The scripts build what they run (release) and start their own servers.
-bench: bench-api bench-registry bench-images bench-tasks
+bench: bench-api bench-registry bench-images bench-tasks bench-services
 
 bench-deps: deps
 	@$(MAKE) apt-deps EXTRA_APT_PACKAGES="$(BENCH_APT_PACKAGES)"
@@ -287,3 +288,6 @@ bench-images: bench-deps
 
 bench-tasks: bench-deps
 	bash bench/run-task.sh
+
+bench-services: bench-deps
+	bash bench/service-deploy.sh
