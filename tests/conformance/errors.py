@@ -41,6 +41,16 @@ def _missing_task_definition_arn(w: Any) -> str:
     return w.ecs_arn(f"task-definition/{w.unique('missing')}:1")
 
 
+def _service_request(w: Any, **changes: Any) -> dict:
+    """A CreateService request that succeeds (a new service of no tasks in the session's cluster), with
+    `changes` applied (a None removes the member)."""
+    request = {"cluster": w.cluster_name, "serviceName": w.unique("conf-svc"),
+               "taskDefinition": w.service_task_definition_arn, "desiredCount": 0,
+               "networkConfiguration": w.service_network_configuration()}
+    request.update(changes)
+    return {k: v for k, v in request.items() if v is not None}
+
+
 R = Recipe
 RECIPES: list[Recipe] = [
     # ClusterNotFoundException: a cluster that does not exist
@@ -126,7 +136,76 @@ RECIPES: list[Recipe] = [
     # A task that has not stopped keeps its cluster (the task was started just before, and serves HTTP
     # until stopped, so it is not STOPPED yet whatever the task controller does with it).
     R("ecs", "DeleteCluster", "ClusterContainsTasksException", "", lambda w: {"cluster": w.cluster_with_task()}),
+    # services
+    R("ecs", "CreateService", "ClusterNotFoundException", "",
+      lambda w: _service_request(w, cluster=_missing_cluster(w))),
+    R("ecs", "CreateService", "InvalidParameterException", "bad-name",
+      lambda w: _service_request(w, serviceName="not a valid name!")),
+    R("ecs", "CreateService", "InvalidParameterException", "no-network-configuration",
+      lambda w: _service_request(w, networkConfiguration=None)),
+    R("ecs", "CreateService", "InvalidParameterException", "no-desired-count",
+      lambda w: _service_request(w, desiredCount=None)),
+    R("ecs", "CreateService", "InvalidParameterException", "maximum-percent",
+      lambda w: _service_request(w, deploymentConfiguration={"maximumPercent": 50})),
+    R("ecs", "CreateService", "InvalidParameterException", "role-with-awsvpc",
+      lambda w: _service_request(w, role=f"arn:aws:iam::{w.account}:role/ecsServiceRole")),
+    R("ecs", "CreateService", "InvalidParameterException", "existing-name",
+      lambda w: _service_request(w, serviceName=w.service_name)),
+    R("ecs", "CreateService", "ClientException", "missing-task-definition",
+      lambda w: _service_request(w, taskDefinition=w.unique("missing"))),
+    R("ecs", "CreateService", "PlatformUnknownException", "",
+      lambda w: _service_request(w, platformVersion="9.9.9")),
+    R("ecs", "CreateService", "PlatformTaskDefinitionIncompatibilityException", "storage-on-1.3.0",
+      lambda w: _service_request(w, taskDefinition=w.storage_task_definition_arn, platformVersion="1.3.0")),
+    R("ecs", "UpdateService", "ClusterNotFoundException", "",
+      lambda w: {"cluster": _missing_cluster(w), "service": w.service_name, "desiredCount": 0}),
+    R("ecs", "UpdateService", "ServiceNotFoundException", "",
+      lambda w: {"cluster": w.cluster_name, "service": w.unique("missing"), "desiredCount": 0}),
+    R("ecs", "UpdateService", "ServiceNotActiveException", "deleted",
+      lambda w: {"cluster": w.cluster_name, "service": w.deleted_service(), "desiredCount": 0}),
+    R("ecs", "UpdateService", "InvalidParameterException", "negative-desired-count",
+      lambda w: {"cluster": w.cluster_name, "service": w.fresh_service(), "desiredCount": -1}),
+    R("ecs", "UpdateService", "ClientException", "missing-task-definition",
+      lambda w: {"cluster": w.cluster_name, "service": w.fresh_service(), "taskDefinition": w.unique("missing")}),
+    R("ecs", "UpdateService", "PlatformUnknownException", "",
+      lambda w: {"cluster": w.cluster_name, "service": w.fresh_service(), "platformVersion": "9.9.9"}),
+    R("ecs", "UpdateService", "PlatformTaskDefinitionIncompatibilityException", "storage-on-1.3.0",
+      lambda w: {"cluster": w.cluster_name, "service": w.fresh_service(),
+                 "taskDefinition": w.storage_task_definition_arn, "platformVersion": "1.3.0"}),
+    R("ecs", "DeleteService", "ClusterNotFoundException", "",
+      lambda w: {"cluster": _missing_cluster(w), "service": w.service_name}),
+    R("ecs", "DeleteService", "ServiceNotFoundException", "",
+      lambda w: {"cluster": w.cluster_name, "service": w.unique("missing")}),
+    # A service with tasks desired is deleted only with force (ECS: "scaled above 0").
+    R("ecs", "DeleteService", "InvalidParameterException", "desired-count-without-force",
+      lambda w: {"cluster": w.cluster_name, "service": w.fresh_service(desired_count=1)}),
+    R("ecs", "DescribeServices", "ClusterNotFoundException", "",
+      lambda w: {"cluster": _missing_cluster(w), "services": [w.service_name]}),
+    R("ecs", "DescribeServices", "InvalidParameterException", "too-many",
+      lambda w: {"cluster": w.cluster_name, "services": [f"s{i}" for i in range(11)]}),
+    R("ecs", "ListServices", "ClusterNotFoundException", "", lambda w: {"cluster": _missing_cluster(w)}),
+    R("ecs", "ListServices", "InvalidParameterException", "max-results",
+      lambda w: {"cluster": w.cluster_name, "maxResults": 101}),
+    R("ecs", "ListServices", "InvalidParameterException", "next-token",
+      lambda w: {"cluster": w.cluster_name, "nextToken": "not-a-token"}),
+    R("ecs", "ListServiceDeployments", "ClusterNotFoundException", "",
+      lambda w: {"cluster": _missing_cluster(w), "service": w.service_name}),
+    R("ecs", "ListServiceDeployments", "ServiceNotFoundException", "",
+      lambda w: {"cluster": w.cluster_name, "service": w.unique("missing")}),
+    R("ecs", "ListServiceDeployments", "InvalidParameterException", "max-results",
+      lambda w: {"cluster": w.cluster_name, "service": w.service_name, "maxResults": 101}),
+    R("ecs", "DescribeServiceDeployments", "InvalidParameterException", "too-many",
+      lambda w: {"serviceDeploymentArns": [w.service_deployment_arn] * 21}),
+    # A capacity provider a service runs on stays with its cluster.
+    R("ecs", "PutClusterCapacityProviders", "ResourceInUseException", "",
+      lambda w: {"cluster": w.cluster_with_spot_service(), "capacityProviders": ["FARGATE"],
+                 "defaultCapacityProviderStrategy": []}),
+    # An active service keeps its cluster.
+    R("ecs", "DeleteCluster", "ClusterContainsServicesException", "", lambda w: {"cluster": w.cluster_with_service()}),
     # ResourceNotFoundException
+    R("ecs", "TagResource", "ResourceNotFoundException", "missing-service",
+      lambda w: {"resourceArn": w.ecs_arn(f"service/{w.cluster_name}/{w.unique('missing')}"),
+                 "tags": [{"key": "k", "value": "v"}]}),
     R("ecs", "TagResource", "ResourceNotFoundException", "missing-task-definition",
       lambda w: {"resourceArn": _missing_task_definition_arn(w), "tags": [{"key": "k", "value": "v"}]}),
     R("ecs", "UntagResource", "ResourceNotFoundException", "missing-task-definition",
@@ -311,12 +390,13 @@ NOT_PRODUCIBLE: dict[tuple[str, str], tuple[str, Optional[tuple[str, str]]]] = {
     ("ecs", "AccessDeniedException"): ("every caller is the root user until IAM exists", ("iam", "CreateUser")),
     ("ecs", "ServerException"): ("a server-side fault: no well-behaved request can ask for it", None),
     ("ecs", "NamespaceNotFoundException"): (
-        "Skiff has no AWS Cloud Map: serviceConnectDefaults.namespace is stored unchecked", None),
+        "Skiff has no AWS Cloud Map: serviceConnectDefaults.namespace is stored unchecked, and CreateService "
+        "and UpdateService refuse an enabled serviceConnectConfiguration (InvalidParameterException) before any "
+        "namespace is looked up", None),
     ("ecs", "UpdateInProgressException"): ("raised while an ECS agent update runs; Skiff has no agent updates", None),
     ("ecs", "LimitExceededException"): (
         "account quotas (e.g. 1,000,000 revisions per family) are out of a test's reach; Skiff reports a "
         "51st tag as InvalidParameterException", None),
-    ("ecs", "ClusterContainsServicesException"): ("needs a service in the cluster", ("ecs", "CreateService")),
     ("ecs", "BlockedException"): ("Skiff never blocks the account it serves", None),
     ("ecs", "UnsupportedFeatureException"): (
         "raised for features a Region lacks; every operation Skiff routes works in any region it serves", None),
@@ -324,8 +404,6 @@ NOT_PRODUCIBLE: dict[tuple[str, str], tuple[str, Optional[tuple[str, str]]]] = {
         "needs a registered container instance", ("ecs", "RegisterContainerInstance")),
     ("ecs", "ClusterContainsCapacityProviderException"): (
         "needs a custom (Auto Scaling group) capacity provider", ("ecs", "CreateCapacityProvider")),
-    ("ecs", "ResourceInUseException"): (
-        "needs a capacity provider in use by a service", ("ecs", "CreateService")),
     ("ecr", "ServerException"): ("a server-side fault: no well-behaved request can ask for it", None),
     ("ecr", "KmsException"): (
         "Skiff has no KMS: a KMS encryptionConfiguration (and its kmsKey) is stored and echoed, never sent to a "

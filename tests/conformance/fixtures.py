@@ -13,8 +13,9 @@ lists them.
 A fixture is a plain value or `fn(world, shape) -> value`; `world` (world.World) owns the resources the
 suite created first (a cluster, a registered task definition; an ECR repository with a tagged and an
 untagged image pushed over /v2/, tags and a lifecycle policy; the ids of the default VPC, subnets and security
-group the server made) and makes fresh ones for calls that change or consume them (DeleteCluster,
-DeregisterTaskDefinition, DeleteRepository, PutLifecyclePolicy, a fresh tag for BatchDeleteImage, …).
+group the server made; a service in the session's cluster) and makes fresh ones for calls that change or
+consume them (DeleteCluster, DeregisterTaskDefinition, UpdateService, DeleteService, DeleteRepository,
+PutLifecyclePolicy, a fresh tag for BatchDeleteImage, …).
 
 OPERATION_BASE names optional members that must accompany the required ones for the call to be valid
 (RegisterTaskDefinition on Fargate needs cpu, memory, awsvpc and FARGATE compatibility). FULL_APART names
@@ -91,6 +92,23 @@ def image_ids(w: Any, s: Shape) -> list:
     """The session's tagged image, by tag and digest together (both members, so both get mutated)."""
     return [{"imageDigest": w.image_digest, "imageTag": w.image_tag}]
 
+
+# A rolling deployment: the circuit breaker (with rollback), both bounds and the strategy named. (No alarms:
+# deployment alarms are CloudWatch alarms, which Skiff does not have.)
+DEPLOYMENT_CONFIGURATION = {
+    "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+    "maximumPercent": 200,
+    "minimumHealthyPercent": 50,
+    "strategy": "ROLLING",
+}
+
+
+def created_at_window(w: Any, s: Shape) -> dict:
+    """ListServiceDeployments' createdAt: the day around now (epoch seconds, as JSON 1.1 sends them)."""
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    return {"after": now - 86400, "before": now + 86400}
+
+
 MEMBERS: dict[tuple[str, str], Fixture] = {
     # ecs: clusters
     ("ecs", "clusterName"): lambda w, s: w.unique("conf"),
@@ -141,6 +159,22 @@ MEMBERS: dict[tuple[str, str], Fixture] = {
     ("ecs", "tasks"): lambda w, s: [w.task_arn],
     ("ecs", "task"): lambda w, s: w.task_arn,
     ("ecs", "desiredStatus"): "RUNNING",
+    # ecs: services (the session's service, in the session's cluster, from the services' task definition;
+    # its image does not exist, so a desired task is started and fails to pull, again after a back-off)
+    ("ecs", "serviceName"): lambda w, s: w.service_name,
+    ("ecs", "service"): lambda w, s: w.service_name,
+    ("ecs", "services"): lambda w, s: [w.service_name, w.service_arn],
+    ("ecs", "serviceDeploymentArns"): lambda w, s: [w.service_deployment_arn],
+    ("ecs", "desiredCount"): 1,
+    ("ecs", "deploymentConfiguration"): DEPLOYMENT_CONFIGURATION,
+    ("ecs", "healthCheckGracePeriodSeconds"): 30,
+    ("ecs", "schedulingStrategy"): "REPLICA",
+    ("ecs", "deploymentController"): {"type": "ECS"},
+    ("ecs", "availabilityZoneRebalancing"): "ENABLED",
+    ("ecs", "forceNewDeployment"): True,
+    ("ecs", "force"): True,
+    ("ecs", "resourceManagementType"): "CUSTOMER",
+    ("ecs", "createdAt"): created_at_window,
     # ecs: tags
     ("ecs", "resourceArn"): lambda w, s: w.cluster_arn,
     ("ecs", "tagKeys"): ["suite"],
@@ -195,6 +229,14 @@ OPERATION_MEMBERS: dict[tuple[str, str, str], Fixture] = {
     ("ecs", "ListTaskDefinitions", "status"): "ACTIVE",
     ("ecs", "ListTaskDefinitions", "sort"): "DESC",
     ("ecs", "ListTaskDefinitionFamilies", "status"): "ALL",
+    ("ecs", "CreateService", "serviceName"): lambda w, s: w.unique("conf-svc"),
+    ("ecs", "CreateService", "taskDefinition"): lambda w, s: w.service_task_definition_arn,
+    ("ecs", "CreateService", "networkConfiguration"): lambda w, s: w.service_network_configuration(),
+    ("ecs", "UpdateService", "service"): lambda w, s: w.fresh_service(),
+    ("ecs", "UpdateService", "taskDefinition"): lambda w, s: w.next_service_task_definition_arn,
+    ("ecs", "UpdateService", "networkConfiguration"): lambda w, s: w.service_network_configuration(),
+    ("ecs", "DeleteService", "service"): lambda w, s: w.fresh_service(),
+    ("ecs", "ListServiceDeployments", "status"): ["PENDING", "IN_PROGRESS", "SUCCESSFUL", "ROLLBACK_SUCCESSFUL"],
     ("ecr", "CreateRepository", "repositoryName"): lambda w, s: w.unique("conf"),
     ("ecr", "DeleteRepository", "repositoryName"): lambda w, s: w.fresh_repository(),
     ("ecr", "PutImageTagMutability", "repositoryName"): lambda w, s: w.fresh_repository(),
@@ -228,11 +270,21 @@ OPERATION_BASE: dict[tuple[str, str], tuple[str, ...]] = {
     ("ecs", "RegisterTaskDefinition"): ("requiresCompatibilities", "networkMode", "cpu", "memory", "executionRoleArn"),
     # The task definition is awsvpc (Fargate): RunTask needs its network configuration.
     ("ecs", "RunTask"): ("networkConfiguration",),
+    # A REPLICA service of the ECS controller needs its task definition and desired count, and (awsvpc) its
+    # network configuration; it is made in the session's cluster (the default cluster need not exist).
+    ("ecs", "CreateService"): ("cluster", "taskDefinition", "desiredCount", "networkConfiguration"),
+    # A service is named within its cluster: calls naming the session's (or a fresh) service say which.
+    ("ecs", "UpdateService"): ("cluster",),
+    ("ecs", "DeleteService"): ("cluster",),
+    ("ecs", "DescribeServices"): ("cluster",),
+    ("ecs", "ListServiceDeployments"): ("cluster",),
 }
 
 # Optional members that are only valid together with other optional members.
 MEMBER_DEPENDS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("ecs", "CreateCluster", "defaultCapacityProviderStrategy"): ("capacityProviders",),
+    # The session's service is in the session's cluster, not the default one.
+    ("ecs", "ListTasks", "serviceName"): ("cluster",),
 }
 
 # Optional members that cannot share a call with others of the full call: kept out of `wellformed.full`
@@ -262,13 +314,21 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("ecs", "ipcMode"): "ipcMode is not supported on Fargate",
     ("ecs", "trustedExecutionConfiguration"): "needs trusted-execution capable capacity",
     ("ecs", "capacityProviderStrategy"): (
-        "cannot go with launchType in one call (InvalidParameterException); the e2e suite runs tasks on "
-        "FARGATE_SPOT"),
+        "needs capacity providers associated with the cluster (the session's has none) and cannot go with "
+        "launchType in one call (InvalidParameterException); the e2e suite runs tasks on FARGATE_SPOT"),
     ("ecs", "placementStrategy"): "placement strategies do not apply to Fargate",
     ("ecs", "referenceId"): "only used by ECS itself",
     ("ecs", "volumeConfigurations"): "needs Amazon EBS, which Skiff does not have",
     ("ecs", "enableExecuteCommand"): "needs a task role and ECS Exec, which Skiff does not have",
-    ("ecs", "serviceName"): "needs a service (CreateService)",
+    ("ecs", "role"): (
+        "the IAM role of a load balancer of a non-awsvpc service: an awsvpc service uses ECS's service-linked "
+        "role, and ECS refuses a role for it (errors.py provokes that InvalidParameterException)"),
+    ("ecs", "loadBalancers"): "needs Elastic Load Balancing, which Skiff does not have yet (InvalidParameterException)",
+    ("ecs", "serviceRegistries"): "needs AWS Cloud Map service discovery, which Skiff does not have",
+    ("ecs", "serviceConnectConfiguration"): "Service Connect needs an AWS Cloud Map namespace",
+    ("ecs", "vpcLatticeConfigurations"): "needs Amazon VPC Lattice target groups, which Skiff does not have",
+    ("ecs", "gatewayConnectors"): "needs gateway connectors, which Skiff does not have",
+    ("ecs", "monitoring"): "needs Amazon CloudWatch monitoring, which Skiff does not have",
     ("ecs", "containerInstance"): "Fargate tasks run on no container instance",
     ("ecs", "daemonName"): "needs a daemon; Skiff has none",
     ("ecr", "nextToken"): "needs a token from a previous page (the e2e suite pages through lists)",
@@ -312,6 +372,18 @@ REFERENCE_VARIANTS: dict[tuple[str, str], dict[str, Callable[[Any, Any], Any]]] 
         "missing-arn": lambda w, v: w.ecs_arn(f"task/{w.cluster_name}/{'0' * 32}"),
         "other-cluster": lambda w, v: w.ecs_arn(f"task/{w.unique('missing')}/{v.rsplit('/', 1)[-1]}"),
         "not-a-task": lambda w, v: "not-a-task",
+    },
+    ("ecs", "service"): {
+        "missing-name": lambda w, v: w.unique("missing"),
+        "missing-arn": lambda w, v: w.ecs_arn(f"service/{w.cluster_name}/{w.unique('missing')}"),
+        "other-cluster-arn": lambda w, v: w.ecs_arn(f"service/{w.unique('missing')}/{v}"),
+        "other-account": lambda w, v: _other_account(w.ecs_arn(f"service/{w.cluster_name}/{v}")),
+        "task-arn": lambda w, v: w.ecs_arn(f"task/{w.cluster_name}/{'0' * 32}"),
+        "not-a-name": lambda w, v: "not a service!",
+    },
+    ("ecs", "serviceName"): {
+        "missing": lambda w, v: w.unique("missing"),
+        "not-a-name": lambda w, v: "not a service!",
     },
     ("ecs", "taskDefinition"): {
         "missing-family": lambda w, v: w.unique("missing"),
@@ -374,6 +446,10 @@ REFERENCE_VARIANTS: dict[tuple[str, str], dict[str, Callable[[Any, Any], Any]]] 
 
 # Per-operation variants, in place of REFERENCE_VARIANTS[(service, member)] (an empty dict: none).
 OPERATION_REFERENCE_VARIANTS: dict[tuple[str, str, str], dict[str, Callable[[Any, Any], Any]]] = {
+    # The name CreateService gives must not be that of an active service (made by another request).
+    ("ecs", "CreateService", "serviceName"): {
+        "existing": lambda w, v: w.service_name,
+    },
     # The name CreateRepository makes must be new: the variant is one that exists.
     ("ecr", "CreateRepository", "repositoryName"): {
         "existing": lambda w, v: w.repository_name,

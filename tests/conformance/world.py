@@ -1,5 +1,7 @@
-"""The resources the generated calls refer to. `World` creates them on the suite's server (a cluster and a
-registered Fargate task definition first, fresh ones on demand for calls that consume them; for ECR, on
+"""The resources the generated calls refer to. `World` creates them on the suite's server (a cluster, the
+default cluster and a registered Fargate task definition first, fresh ones on demand for calls that consume them; for ECS services,
+on first use: a task definition of their own whose image does not exist, the session's service and fresh
+services for the calls that change or delete theirs; for ECR, on
 first use: a repository holding a tagged and an untagged image pushed over /v2/ and a lifecycle policy,
 fresh repositories and fresh tags for the calls that change or consume them; for EC2, the ids of the default
 VPC, subnets and security group the server made on its first start);
@@ -41,6 +43,17 @@ class BaseWorld:
 
     def fresh_repository_arn(self, tags: bool = False) -> str:
         return self.ecr_repository_arn(self.fresh_repository(tags=tags))
+
+    def service_network_configuration(self) -> dict:
+        """A service's awsvpc configuration: every default subnet (one per zone, as a service spreads its
+        tasks over zones) and the default security group."""
+        return {"awsvpcConfiguration": {"subnets": list(self.default_subnet_ids),
+                                        "securityGroups": [self.default_security_group_id],
+                                        "assignPublicIp": "DISABLED"}}
+
+    @property
+    def service_arn(self) -> str:
+        return self.ecs_arn(f"service/{self.cluster_name}/{self.service_name}")
 
 
 # ECR's Tag shape capitalises its members.
@@ -114,6 +127,37 @@ class PlaceholderWorld(BaseWorld):
                                         "securityGroups": [self.default_security_group_id],
                                         "assignPublicIp": "DISABLED"}}
 
+    service_name = "placeholder-service"
+    service_family = "placeholder-service-family"
+
+    @property
+    def service_deployment_arn(self) -> str:
+        return self.ecs_arn(f"service-deployment/{self.cluster_name}/{self.service_name}/1234567890123456789")
+
+    @property
+    def service_task_definition_arn(self) -> str:
+        return self.ecs_arn(f"task-definition/{self.service_family}:1")
+
+    @property
+    def next_service_task_definition_arn(self) -> str:
+        return self.ecs_arn(f"task-definition/{self.service_family}:2")
+
+    @property
+    def storage_task_definition_arn(self) -> str:
+        return self.ecs_arn(f"task-definition/{self.service_family}:3")
+
+    def fresh_service(self, desired_count: int = 0) -> str:
+        return self.unique("placeholder-service")
+
+    def deleted_service(self) -> str:
+        return self.unique("placeholder-deleted-service")
+
+    def cluster_with_service(self) -> str:
+        return self.unique("placeholder-with-service")
+
+    def cluster_with_spot_service(self) -> str:
+        return self.unique("placeholder-with-spot-service")
+
     default_vpc_id = "vpc-0123456789abcdef0"
     default_subnet_ids = ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")
     default_security_group_id = "sg-0123456789abcdef0"
@@ -133,11 +177,14 @@ class World(BaseWorld):
         super().__init__()
         self.server = server
         self.ecs = server.client("ecs")
-        self.created: dict[str, int] = {"clusters": 1, "task definitions": 1}
+        self.created: dict[str, int] = {"clusters": 2, "task definitions": 1}
         self.cluster_name = self.unique("conformance")
         self.cluster_arn = self.ecs.create_cluster(clusterName=self.cluster_name, tags=[{"key": "suite", "value": "conformance"}])[
             "cluster"
         ]["clusterArn"]
+        # Calls that name no cluster mean the default one (RunTask, ListTasks, ListServices, …): made here, so
+        # they do not depend on CreateCluster's minimal call (which makes it too) having run before them.
+        self.ecs.create_cluster()
         self.family = self.unique("conformance")
         self.task_definition_arn = self._register()
 
@@ -204,6 +251,88 @@ class World(BaseWorld):
         token = self.unique("token")
         self._run_task(self.cluster_name, clientToken=token, startedBy="conformance")
         return token
+
+    # -- ECS services, made on first use: in the session's cluster (or a fresh one), from a task definition of
+    #    their own whose image does not exist (in this server's own registry, so the pull fails at once):
+    #    a service's tasks stop before they run and its scheduler backs off; nothing runs
+
+    @functools.cached_property
+    def service_family(self) -> str:
+        return self.unique("conformance-svc")
+
+    def _register_service_definition(self, **overrides: Any) -> str:
+        image = f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{self.service_family}-missing:v1"
+        td = harness.fargate_task_definition(
+            self.service_family,
+            containerDefinitions=[{"name": "web", "image": image, "portMappings": [{"containerPort": 8080}]}],
+            tags=[{"key": "suite", "value": "conformance"}],
+            **overrides,
+        )
+        self.created["task definitions"] += 1
+        return self.ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
+
+    @functools.cached_property
+    def service_task_definition_arn(self) -> str:
+        """What services are created from (revision 1 of the services' family)."""
+        return self._register_service_definition()
+
+    @functools.cached_property
+    def next_service_task_definition_arn(self) -> str:
+        """Another revision of the services' family: UpdateService to it starts a new deployment."""
+        _ = self.service_task_definition_arn
+        return self._register_service_definition()
+
+    @functools.cached_property
+    def storage_task_definition_arn(self) -> str:
+        """A revision with 30 GiB of ephemeral storage, which platform versions before 1.4.0 cannot give."""
+        _ = self.next_service_task_definition_arn
+        return self._register_service_definition(ephemeralStorage={"sizeInGiB": 30})
+
+    def _create_service(self, cluster: str, desired_count: int, **kw: Any) -> dict:
+        self.created["services"] = self.created.get("services", 0) + 1
+        return self.ecs.create_service(cluster=cluster, serviceName=self.unique("conf-svc"),
+                                       taskDefinition=self.service_task_definition_arn, desiredCount=desired_count,
+                                       networkConfiguration=self.service_network_configuration(), **kw)["service"]
+
+    @functools.cached_property
+    def _service(self) -> dict:
+        """The session's service (describe and list calls name it): one task desired, tagged (so that a
+        CreateService of its name with the well-formed call's other members is not the same request)."""
+        return self._create_service(self.cluster_name, 1, tags=[{"key": "suite", "value": "conformance"}],
+                                    enableECSManagedTags=True, propagateTags="SERVICE")
+
+    @property
+    def service_name(self) -> str:
+        return self._service["serviceName"]
+
+    @property
+    def service_deployment_arn(self) -> str:
+        """The session's service's first service deployment."""
+        return self._service["currentServiceDeployment"]
+
+    def fresh_service(self, desired_count: int = 0) -> str:
+        """A new service in the session's cluster, for calls that change or delete what they name."""
+        return self._create_service(self.cluster_name, desired_count)["serviceName"]
+
+    def deleted_service(self) -> str:
+        """A service of the session's cluster just deleted (DRAINING, then INACTIVE: never ACTIVE again)."""
+        name = self.fresh_service()
+        self.ecs.delete_service(cluster=self.cluster_name, service=name)
+        return name
+
+    def cluster_with_service(self) -> str:
+        """A fresh cluster with an active service (of no tasks) in it."""
+        name = self.fresh_cluster()
+        self._create_service(name, 0)
+        return name
+
+    def cluster_with_spot_service(self) -> str:
+        """A fresh cluster with FARGATE and FARGATE_SPOT and a service (of no tasks) running on FARGATE_SPOT."""
+        name = self.fresh_cluster()
+        self.ecs.put_cluster_capacity_providers(cluster=name, capacityProviders=["FARGATE", "FARGATE_SPOT"],
+                                                defaultCapacityProviderStrategy=[])
+        self._create_service(name, 0, capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}])
+        return name
 
     # -- ECR, made on first use (an ECS-only failure stays an ECS-only failure)
 

@@ -59,11 +59,8 @@ pub struct DeploymentCircuitBreaker {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentAlarms {
-    #[serde(default)]
     pub alarm_names: Vec<String>,
-    #[serde(default)]
     pub rollback: bool,
-    #[serde(default)]
     pub enable: bool,
 }
 

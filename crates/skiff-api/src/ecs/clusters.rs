@@ -9,6 +9,7 @@ use skiff_model::cluster::{
     self, CapacityProviderStrategyItem, Cluster, ClusterConfiguration, ClusterCounts, ClusterIncludes, ClusterRecord,
     ClusterServiceConnectDefaults, ClusterServiceConnectDefaultsRequest, ClusterSetting,
 };
+use skiff_model::service::ServiceRecord;
 use skiff_model::tag::{validate_tags, Tag};
 use skiff_model::task::PENDING_STATUSES;
 use skiff_proto::arn::Arn;
@@ -311,6 +312,23 @@ pub async fn put_cluster_capacity_providers(
     req: PutClusterCapacityProvidersRequest,
 ) -> Result<ClusterResponse, ApiError> {
     cluster::validate_capacity_providers(&req.capacity_providers, &req.default_capacity_provider_strategy)?;
+    // A capacity provider a service's deployment runs on cannot be removed from the cluster.
+    let name = cluster_name(ctx, Some(&req.cluster))?;
+    for (_, r) in load_all::<ServiceRecord>(ctx.store(), &keys::services_of(&name)).await? {
+        if r.service.status == "INACTIVE" {
+            continue;
+        }
+        let used = r.service.deployments.iter().flat_map(|d| d.capacity_provider_strategy.iter().flatten());
+        if let Some(p) = used.map(|i| &i.capacity_provider).find(|p| !req.capacity_providers.contains(p)) {
+            return Err(ApiError::client(
+                "ResourceInUseException",
+                format!(
+                    "The specified capacity provider {p} is in use by service {} and cannot be removed.",
+                    r.service.service_name
+                ),
+            ));
+        }
+    }
     update_active(ctx, &req.cluster, |c| {
         c.capacity_providers = req.capacity_providers.clone();
         c.default_capacity_provider_strategy = req.default_capacity_provider_strategy.clone();

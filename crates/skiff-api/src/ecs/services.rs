@@ -376,6 +376,12 @@ pub async fn create_service(ctx: &Ctx, req: CreateServiceRequest) -> Result<Serv
             c.r#type
         )));
     }
+    // Every Skiff service is awsvpc (Fargate), so it uses ECS's service-linked role: ECS refuses another.
+    if req.role.as_deref().is_some_and(|r| !r.is_empty()) {
+        return Err(ApiError::invalid_parameter(
+            "You cannot specify an IAM role for services that require a service linked role.",
+        ));
+    }
     let Some(task_definition) = req.task_definition.as_deref() else {
         return Err(ApiError::invalid_parameter(
             "A task definition is required for a service using the ECS deployment controller.",

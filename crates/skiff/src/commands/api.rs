@@ -18,15 +18,21 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Operations { output } => {
             let ops: Vec<_> = skiff_api::router::operations().collect();
-            match output {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&ops)?),
+            let text = match output {
+                OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&ops)?),
                 OutputFormat::Table => {
                     let mut table = Table::new(&["SERVICE", "OPERATION", "PROTOCOL"]);
                     for op in &ops {
                         table.row([op.service, op.operation, op.protocol]);
                     }
-                    print!("{}", table.render());
+                    table.render()
                 }
+            };
+            // A reader that stops early (`| head`) is not an error.
+            use std::io::Write as _;
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
             }
             Ok(())
         }
