@@ -120,6 +120,24 @@ async fn described(ctx: &Ctx, cluster: &str, r: &ServiceRecord, with_tags: bool)
     Ok(s)
 }
 
+/// Writes `next` over the service record at `key` if it is still at `rev` and wakes the service controller:
+/// `Some(the answer)` once written, `None` when someone else wrote first (read again and retry).
+async fn put_service(
+    ctx: &Ctx,
+    cluster: &str,
+    key: &str,
+    rev: i64,
+    next: &ServiceRecord,
+) -> Result<Option<ServiceResponse>, ApiError> {
+    match ctx.store().txn(Txn::new().when(key, rev).put(key, encode(next)?)).await.map_err(store_error)? {
+        TxnOutcome::Committed(_) => {
+            ctx.state.service_wake.notify_one();
+            Ok(Some(ServiceResponse { service: described(ctx, cluster, next, false).await? }))
+        }
+        TxnOutcome::Conflict => Ok(None),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // shared validation
 
@@ -711,12 +729,8 @@ pub async fn update_service(ctx: &Ctx, req: UpdateServiceRequest) -> Result<Serv
             }
         }
         next.steady = false;
-        match ctx.store().txn(Txn::new().when(&key, rev).put(&key, encode(&next)?)).await.map_err(store_error)? {
-            TxnOutcome::Committed(_) => {
-                ctx.state.service_wake.notify_one();
-                return Ok(ServiceResponse { service: described(ctx, &cluster, &next, false).await? });
-            }
-            TxnOutcome::Conflict => continue,
+        if let Some(done) = put_service(ctx, &cluster, &key, rev, &next).await? {
+            return Ok(done);
         }
     }
     Err(ApiError::server(format!("too many concurrent updates of service {}; retry the call", req.service)))
@@ -756,12 +770,8 @@ pub async fn delete_service(ctx: &Ctx, req: DeleteServiceRequest) -> Result<Serv
             p.updated_at = Some(now);
         }
         next.steady = false;
-        match ctx.store().txn(Txn::new().when(&key, rev).put(&key, encode(&next)?)).await.map_err(store_error)? {
-            TxnOutcome::Committed(_) => {
-                ctx.state.service_wake.notify_one();
-                return Ok(ServiceResponse { service: described(ctx, &cluster, &next, false).await? });
-            }
-            TxnOutcome::Conflict => continue,
+        if let Some(done) = put_service(ctx, &cluster, &key, rev, &next).await? {
+            return Ok(done);
         }
     }
     Err(ApiError::server(format!("too many concurrent updates of service {}; retry the call", req.service)))
