@@ -380,6 +380,174 @@ RECIPES += [
 ]
 
 
+# -- ELBv2 (signing name elasticloadbalancing) -------------------------------------------------------------
+
+ELB = "elasticloadbalancing"
+_ELB_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+MISSING_LB = _ELB_ARN + "loadbalancer/app/conf-missing/0000000000000dea"
+MISSING_TG = _ELB_ARN + "targetgroup/conf-missing/0000000000000dea"
+MISSING_LISTENER = _ELB_ARN + "listener/app/conf-missing/0000000000000dea/0000000000000dea"
+MISSING_RULE = _ELB_ARN + "listener-rule/app/conf-missing/0000000000000dea/0000000000000dea/0000000000000dea"
+FIXED = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}]
+
+
+def _elb_tags(n: int) -> list[dict]:
+    return [{"Key": f"k{i}", "Value": "v"} for i in range(n)]
+
+
+def _lb(w: Any, **changes: Any) -> dict:
+    request = {"Name": w.unique("conf-lb"), "Subnets": list(w.default_subnet_ids)}
+    request.update(changes)
+    return {k: v for k, v in request.items() if v is not None}
+
+
+def _protected_lb(w: Any) -> str:
+    arn = w.fresh_load_balancer_arn()
+    w.elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=arn, Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}])
+    return arn
+
+
+def _tcp_target_group(w: Any) -> str:
+    return w.elbv2.create_target_group(Name=w.unique("conf-tcp"), Protocol="TCP", Port=5432, VpcId=w.default_vpc_id,
+                                       TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+
+
+def _forward(arn: str) -> list[dict]:
+    return [{"Type": "forward", "TargetGroupArn": arn}]
+
+
+RECIPES += [
+    R(ELB, "CreateLoadBalancer", "DuplicateLoadBalancerName", "", lambda w: _lb(w, Name=w.load_balancer_name)),
+    R(ELB, "CreateLoadBalancer", "InvalidConfigurationRequest", "one-zone",
+      lambda w: _lb(w, Subnets=[w.default_subnet_ids[0]])),
+    R(ELB, "CreateLoadBalancer", "SubnetNotFound", "", lambda w: _lb(w, Subnets=["subnet-0000000000000dead"])),
+    R(ELB, "CreateLoadBalancer", "InvalidSubnet", "not-a-subnet-id", lambda w: _lb(w, Subnets=["sg-0000000000000dead"])),
+    R(ELB, "CreateLoadBalancer", "InvalidSecurityGroup", "", lambda w: _lb(w, SecurityGroups=["sg-0000000000000dead"])),
+    R(ELB, "CreateLoadBalancer", "InvalidScheme", "", lambda w: _lb(w, Scheme="public")),
+    R(ELB, "CreateLoadBalancer", "TooManyTags", "", lambda w: _lb(w, Tags=_elb_tags(51))),
+    R(ELB, "CreateLoadBalancer", "DuplicateTagKeys", "",
+      lambda w: _lb(w, Tags=[{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}])),
+    R(ELB, "CreateLoadBalancer", "AllocationIdNotFound", "",
+      lambda w: _lb(w, Type="network", Subnets=None,
+                    SubnetMappings=[{"SubnetId": w.default_subnet_ids[0], "AllocationId": "eipalloc-0000000000000dead"}])),
+    R(ELB, "DeleteLoadBalancer", "OperationNotPermitted", "deletion-protection",
+      lambda w: {"LoadBalancerArn": _protected_lb(w)}),
+    R(ELB, "DescribeLoadBalancers", "LoadBalancerNotFound", "", lambda w: {"LoadBalancerArns": [MISSING_LB]}),
+    R(ELB, "DescribeLoadBalancers", "LoadBalancerNotFound", "name", lambda w: {"Names": [w.unique("missing")]}),
+    R(ELB, "ModifyLoadBalancerAttributes", "LoadBalancerNotFound", "",
+      lambda w: {"LoadBalancerArn": MISSING_LB, "Attributes": [{"Key": "idle_timeout.timeout_seconds", "Value": "5"}]}),
+    R(ELB, "ModifyLoadBalancerAttributes", "InvalidConfigurationRequest", "access-logs",
+      lambda w: {"LoadBalancerArn": w.load_balancer_arn,
+                 "Attributes": [{"Key": "access_logs.s3.enabled", "Value": "true"}]}),
+    R(ELB, "DescribeLoadBalancerAttributes", "LoadBalancerNotFound", "", lambda w: {"LoadBalancerArn": MISSING_LB}),
+    R(ELB, "CreateTargetGroup", "DuplicateTargetGroupName", "",
+      lambda w: {"Name": w.target_group_name, "Protocol": "HTTP", "Port": 9999, "VpcId": w.default_vpc_id,
+                 "TargetType": "ip"}),
+    R(ELB, "CreateTargetGroup", "InvalidConfigurationRequest", "timeout-not-below-interval",
+      lambda w: {"Name": w.unique("conf-tg"), "Protocol": "HTTP", "Port": 80, "VpcId": w.default_vpc_id,
+                 "TargetType": "ip", "HealthCheckIntervalSeconds": 5, "HealthCheckTimeoutSeconds": 5}),
+    R(ELB, "CreateTargetGroup", "TooManyTags", "",
+      lambda w: {"Name": w.unique("conf-tg"), "Protocol": "HTTP", "Port": 80, "VpcId": w.default_vpc_id,
+                 "TargetType": "ip", "Tags": _elb_tags(51)}),
+    R(ELB, "DescribeTargetGroups", "TargetGroupNotFound", "", lambda w: {"TargetGroupArns": [MISSING_TG]}),
+    R(ELB, "DescribeTargetGroups", "LoadBalancerNotFound", "", lambda w: {"LoadBalancerArn": MISSING_LB}),
+    R(ELB, "ModifyTargetGroup", "TargetGroupNotFound", "",
+      lambda w: {"TargetGroupArn": MISSING_TG, "HealthCheckPath": "/x"}),
+    R(ELB, "ModifyTargetGroup", "InvalidConfigurationRequest", "path-on-tcp",
+      lambda w: {"TargetGroupArn": _tcp_target_group(w), "HealthCheckPath": "/x"}),
+    R(ELB, "ModifyTargetGroupAttributes", "TargetGroupNotFound", "",
+      lambda w: {"TargetGroupArn": MISSING_TG,
+                 "Attributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": "1"}]}),
+    R(ELB, "ModifyTargetGroupAttributes", "InvalidConfigurationRequest", "source-ip-stickiness-on-http",
+      lambda w: {"TargetGroupArn": w.target_group_arn, "Attributes": [{"Key": "stickiness.type", "Value": "source_ip"}]}),
+    R(ELB, "DescribeTargetGroupAttributes", "TargetGroupNotFound", "", lambda w: {"TargetGroupArn": MISSING_TG}),
+    R(ELB, "DeleteTargetGroup", "ResourceInUse", "", lambda w: {"TargetGroupArn": w.target_group_arn}),
+    R(ELB, "RegisterTargets", "TargetGroupNotFound", "",
+      lambda w: {"TargetGroupArn": MISSING_TG, "Targets": [{"Id": w.target_ip()}]}),
+    R(ELB, "RegisterTargets", "InvalidTarget", "outside-vpc",
+      lambda w: {"TargetGroupArn": w.target_group_arn, "Targets": [{"Id": "192.0.2.10"}]}),
+    R(ELB, "DeregisterTargets", "TargetGroupNotFound", "",
+      lambda w: {"TargetGroupArn": MISSING_TG, "Targets": [{"Id": w.target_ip()}]}),
+    R(ELB, "DeregisterTargets", "InvalidTarget", "not-registered",
+      lambda w: {"TargetGroupArn": w.target_group_arn, "Targets": [{"Id": w.target_ip(), "Port": 1}]}),
+    R(ELB, "CreateListener", "DuplicateListener", "",
+      lambda w: {"LoadBalancerArn": w.load_balancer_arn, "Protocol": "HTTP", "Port": 80, "DefaultActions": FIXED}),
+    R(ELB, "CreateListener", "LoadBalancerNotFound", "",
+      lambda w: {"LoadBalancerArn": MISSING_LB, "Protocol": "HTTP", "Port": 80, "DefaultActions": FIXED}),
+    R(ELB, "CreateListener", "TargetGroupNotFound", "",
+      lambda w: {"LoadBalancerArn": w.fresh_load_balancer_arn(), "Protocol": "HTTP", "Port": 80,
+                 "DefaultActions": _forward(MISSING_TG)}),
+    R(ELB, "CreateListener", "TargetGroupAssociationLimit", "",
+      lambda w: {"LoadBalancerArn": w.fresh_load_balancer_arn(), "Protocol": "HTTP", "Port": 80,
+                 "DefaultActions": _forward(w.target_group_arn)}),
+    R(ELB, "CreateListener", "IncompatibleProtocols", "",
+      lambda w: {"LoadBalancerArn": w.fresh_load_balancer_arn(), "Protocol": "HTTP", "Port": 80,
+                 "DefaultActions": _forward(_tcp_target_group(w))}),
+    R(ELB, "CreateListener", "UnsupportedProtocol", "https-needs-certificates",
+      lambda w: {"LoadBalancerArn": w.load_balancer_arn, "Protocol": "HTTPS", "Port": 443, "DefaultActions": FIXED}),
+    R(ELB, "CreateListener", "TooManyActions", "",
+      lambda w: {"LoadBalancerArn": w.load_balancer_arn, "Protocol": "HTTP", "Port": 8090,
+                 "DefaultActions": FIXED + [{"Type": "fixed-response", "Order": 2,
+                                             "FixedResponseConfig": {"StatusCode": "404"}}]}),
+    R(ELB, "CreateListener", "InvalidLoadBalancerAction", "redirect-to-itself",
+      lambda w: {"LoadBalancerArn": w.load_balancer_arn, "Protocol": "HTTP", "Port": 8091,
+                 "DefaultActions": [{"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_301"}}]}),
+    R(ELB, "CreateListener", "TooManyTags", "",
+      lambda w: {"LoadBalancerArn": w.load_balancer_arn, "Protocol": "HTTP", "Port": 8092, "DefaultActions": FIXED,
+                 "Tags": _elb_tags(51)}),
+    R(ELB, "ModifyListener", "ListenerNotFound", "", lambda w: {"ListenerArn": MISSING_LISTENER, "Port": 81}),
+    R(ELB, "DeleteListener", "ListenerNotFound", "", lambda w: {"ListenerArn": MISSING_LISTENER}),
+    R(ELB, "DescribeListeners", "ListenerNotFound", "", lambda w: {"ListenerArns": [MISSING_LISTENER]}),
+    R(ELB, "DescribeListeners", "LoadBalancerNotFound", "", lambda w: {"LoadBalancerArn": MISSING_LB}),
+    R(ELB, "CreateRule", "PriorityInUse", "",
+      lambda w: {"ListenerArn": w.listener_arn, "Priority": _session_rule_priority(w),
+                 "Conditions": [{"Field": "path-pattern", "Values": ["/dup/*"]}], "Actions": FIXED}),
+    R(ELB, "CreateRule", "ListenerNotFound", "",
+      lambda w: {"ListenerArn": MISSING_LISTENER, "Priority": 7,
+                 "Conditions": [{"Field": "path-pattern", "Values": ["/x"]}], "Actions": FIXED}),
+    R(ELB, "ModifyRule", "RuleNotFound", "", lambda w: {"RuleArn": MISSING_RULE, "Actions": FIXED}),
+    R(ELB, "DeleteRule", "RuleNotFound", "", lambda w: {"RuleArn": MISSING_RULE}),
+    R(ELB, "DeleteRule", "OperationNotPermitted", "default-rule", lambda w: {"RuleArn": _default_rule(w)}),
+    R(ELB, "DescribeRules", "RuleNotFound", "", lambda w: {"RuleArns": [MISSING_RULE]}),
+    R(ELB, "SetRulePriorities", "RuleNotFound", "",
+      lambda w: {"RulePriorities": [{"RuleArn": MISSING_RULE, "Priority": 99}]}),
+    R(ELB, "AddTags", "DuplicateTagKeys", "",
+      lambda w: {"ResourceArns": [w.load_balancer_arn], "Tags": [{"Key": "k", "Value": "1"}, {"Key": "k"}]}),
+    R(ELB, "AddTags", "TargetGroupNotFound", "", lambda w: {"ResourceArns": [MISSING_TG], "Tags": _elb_tags(1)}),
+    R(ELB, "RemoveTags", "LoadBalancerNotFound", "", lambda w: {"ResourceArns": [MISSING_LB], "TagKeys": ["k"]}),
+    R(ELB, "DescribeTags", "ListenerNotFound", "", lambda w: {"ResourceArns": [MISSING_LISTENER]}),
+]
+
+
+def _session_rule_priority(w: Any) -> int:
+    rules = w.elbv2.describe_rules(RuleArns=[w.rule_arn])["Rules"]
+    return int(rules[0]["Priority"])
+
+
+def _default_rule(w: Any) -> str:
+    rules = w.elbv2.describe_rules(ListenerArn=w.listener_arn)["Rules"]
+    return next(r["RuleArn"] for r in rules if r["IsDefault"])
+
+
+_QUOTA = "Skiff enforces no such quota (an account-level limit of AWS that no test should reach)"
+NOT_PRODUCIBLE_ELB = {
+    "TooManyLoadBalancers": ("raised only when all 65,534 addresses of 127.200.0.0/16 are in use", None),
+    "AvailabilityZoneNotSupported": ("every zone of the region supports both load balancer types", None),
+    "TooManyTargetGroups": (_QUOTA, None),
+    "TooManyTargets": (_QUOTA, None),
+    "TooManyRegistrationsForTargetId": (_QUOTA, None),
+    "TooManyListeners": (_QUOTA, None),
+    "TooManyRules": (_QUOTA, None),
+    "TooManyUniqueTargetGroupsPerLoadBalancer": (_QUOTA, None),
+    "TooManyCertificates": ("certificates are not supported yet (HTTPS/TLS listeners are UnsupportedProtocol)", None),
+    "SSLPolicyNotFound": ("SSL policies apply to HTTPS/TLS listeners, which are not supported yet", None),
+    "CertificateNotFound": ("certificates are not supported yet (HTTPS/TLS listeners are UnsupportedProtocol)", None),
+    "ALPNPolicyNotFound": ("ALPN policies apply to TLS listeners, which are not supported yet", None),
+    "TrustStoreNotFound": ("trust stores (mutual TLS) are not supported", None),
+    "TrustStoreNotReady": ("trust stores (mutual TLS) are not supported", None),
+}
+
 def _deleted_repository(w: Any) -> str:
     name = w.fresh_repository()
     w.ecr.delete_repository(repositoryName=name)
@@ -420,3 +588,5 @@ NOT_PRODUCIBLE: dict[tuple[str, str], tuple[str, Optional[tuple[str, str]]]] = {
         "and has no registry-level scanning configuration a repository-level request could conflict with",
         ("ecr", "PutRegistryScanningConfiguration")),
 }
+
+NOT_PRODUCIBLE.update({(ELB, code): entry for code, entry in NOT_PRODUCIBLE_ELB.items()})

@@ -338,6 +338,112 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("ec2", "NextToken"): "needs a token from a previous page (the e2e suite pages through subnets)",
 }
 
+
+# -- elbv2 (signing name elasticloadbalancing): the session's application load balancer (both default
+#    subnets, the default security group), its HTTP:80 listener forwarding to the session's target group, a
+#    rule on it; fresh ones for the calls that change or delete what they name.
+ELB = "elasticloadbalancing"
+ELB_TAGS = [{"Key": "suite", "Value": "conformance"}, {"Key": "team", "Value": "platform"}]
+FIXED_RESPONSE = [{"Type": "fixed-response", "Order": 1,
+                   "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": "ok"}}]
+PATH_CONDITION = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/conformance/*"]}}]
+
+MEMBERS.update({
+    (ELB, "Tags"): ELB_TAGS,
+    (ELB, "PageSize"): 10,
+    (ELB, "Subnets"): lambda w, s: list(w.default_subnet_ids),
+    (ELB, "SecurityGroups"): lambda w, s: [w.default_security_group_id],
+    (ELB, "Scheme"): "internal",
+    (ELB, "Type"): "application",
+    (ELB, "IpAddressType"): "ipv4",
+    (ELB, "LoadBalancerArn"): lambda w, s: w.load_balancer_arn,
+    (ELB, "LoadBalancerArns"): lambda w, s: [w.load_balancer_arn],
+    (ELB, "TargetGroupArn"): lambda w, s: w.target_group_arn,
+    (ELB, "TargetGroupArns"): lambda w, s: [w.target_group_arn],
+    (ELB, "ListenerArn"): lambda w, s: w.listener_arn,
+    (ELB, "Protocol"): "HTTP",
+    (ELB, "ProtocolVersion"): "HTTP1",
+    (ELB, "VpcId"): lambda w, s: w.default_vpc_id,
+    (ELB, "TargetType"): "ip",
+    (ELB, "HealthCheckProtocol"): "HTTP",
+    (ELB, "HealthCheckPort"): "traffic-port",
+    (ELB, "HealthCheckEnabled"): True,
+    (ELB, "HealthCheckPath"): "/health",
+    (ELB, "HealthCheckIntervalSeconds"): 30,
+    (ELB, "HealthCheckTimeoutSeconds"): 5,
+    (ELB, "HealthyThresholdCount"): 3,
+    (ELB, "UnhealthyThresholdCount"): 3,
+    (ELB, "Matcher"): {"HttpCode": "200-299"},
+    (ELB, "DefaultActions"): FIXED_RESPONSE,
+    (ELB, "Actions"): FIXED_RESPONSE,
+    (ELB, "Conditions"): PATH_CONDITION,
+    (ELB, "ResourceArns"): lambda w, s: [w.load_balancer_arn, w.target_group_arn],
+    (ELB, "TagKeys"): ["suite"],
+})
+
+OPERATION_MEMBERS.update({
+    (ELB, "CreateLoadBalancer", "Name"): lambda w, s: w.unique("conf-lb")[-32:].lstrip("-"),
+    (ELB, "DescribeLoadBalancers", "Names"): lambda w, s: [w.load_balancer_name],
+    (ELB, "DeleteLoadBalancer", "LoadBalancerArn"): lambda w, s: w.fresh_load_balancer_arn(),
+    (ELB, "ModifyLoadBalancerAttributes", "Attributes"): [{"Key": "idle_timeout.timeout_seconds", "Value": "120"}],
+    (ELB, "CreateTargetGroup", "Name"): lambda w, s: w.unique("conf-tg")[-32:].lstrip("-"),
+    (ELB, "CreateTargetGroup", "Port"): 8080,
+    (ELB, "DescribeTargetGroups", "Names"): lambda w, s: [w.target_group_name],
+    (ELB, "ModifyTargetGroup", "TargetGroupArn"): lambda w, s: w.fresh_target_group_arn(),
+    (ELB, "DeleteTargetGroup", "TargetGroupArn"): lambda w, s: w.fresh_target_group_arn(),
+    (ELB, "ModifyTargetGroupAttributes", "Attributes"): [
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "30"},
+        {"Key": "load_balancing.algorithm.type", "Value": "least_outstanding_requests"},
+    ],
+    (ELB, "RegisterTargets", "Targets"): lambda w, s: [{"Id": w.target_ip(), "Port": 8080}],
+    (ELB, "DeregisterTargets", "Targets"): lambda w, s: [w.registered_target()],
+    (ELB, "CreateListener", "LoadBalancerArn"): lambda w, s: w.fresh_load_balancer_arn(),
+    (ELB, "CreateListener", "Port"): 8080,
+    (ELB, "ModifyListener", "ListenerArn"): lambda w, s: w.fresh_listener_arn(),
+    (ELB, "ModifyListener", "Port"): 8081,
+    (ELB, "DeleteListener", "ListenerArn"): lambda w, s: w.fresh_listener_arn(),
+    (ELB, "CreateRule", "Priority"): lambda w, s: w.next_priority(),
+    (ELB, "ModifyRule", "RuleArn"): lambda w, s: w.fresh_rule_arn(),
+    (ELB, "DeleteRule", "RuleArn"): lambda w, s: w.fresh_rule_arn(),
+    (ELB, "SetRulePriorities", "RulePriorities"): lambda w, s: [
+        {"RuleArn": w.fresh_rule_arn(), "Priority": w.next_priority()}],
+    (ELB, "DescribeTags", "ResourceArns"): lambda w, s: [w.load_balancer_arn, w.target_group_arn, w.listener_arn,
+                                                        w.rule_arn],
+})
+
+OPERATION_BASE.update({
+    (ELB, "CreateLoadBalancer"): ("Subnets",),
+    (ELB, "CreateTargetGroup"): ("Protocol", "Port", "VpcId", "TargetType"),
+    (ELB, "CreateListener"): ("Protocol", "Port"),
+    (ELB, "DescribeListeners"): ("LoadBalancerArn",),
+    (ELB, "DescribeRules"): ("ListenerArn",),
+})
+
+FULL_APART.update({
+    (ELB, "DescribeLoadBalancers"): {"Names": "cannot go with LoadBalancerArns (ValidationError)"},
+    (ELB, "DescribeTargetGroups"): {
+        "Names": "cannot go with TargetGroupArns or LoadBalancerArn (ValidationError)",
+        "LoadBalancerArn": "cannot go with TargetGroupArns or Names (ValidationError)",
+    },
+})
+
+NOT_EXERCISED.update({
+    (ELB, "Marker"): "needs a marker from a previous page (the e2e suite pages through load balancers)",
+    (ELB, "ListenerArns"): "cannot go with DescribeListeners' LoadBalancerArn (the e2e suite names listeners)",
+    (ELB, "RuleArns"): "cannot go with DescribeRules' ListenerArn (the e2e suite names rules)",
+    (ELB, "SubnetMappings"): "cannot go with Subnets; Elastic IP allocations do not exist (the e2e suite maps subnets)",
+    (ELB, "CustomerOwnedIpv4Pool"): "Outposts pools do not exist in Skiff (OperationNotPermitted)",
+    (ELB, "IpamPools"): "IPAM pools do not exist in Skiff (OperationNotPermitted)",
+    (ELB, "EnablePrefixForIpv6SourceNat"): "needs dualstack, which Skiff does not support",
+    (ELB, "TargetControlPort"): "for QUIC target groups, which Skiff does not support",
+    (ELB, "SslPolicy"): "HTTPS/TLS listeners need certificates, which Skiff does not support yet",
+    (ELB, "Certificates"): "HTTPS/TLS listeners need certificates, which Skiff does not support yet",
+    (ELB, "AlpnPolicy"): "TLS listeners need certificates, which Skiff does not support yet",
+    (ELB, "MutualAuthentication"): "needs HTTPS listeners and trust stores, which Skiff does not support yet",
+    (ELB, "Transforms"): "rule transforms are not supported by Skiff",
+    (ELB, "ResetTransforms"): "rule transforms are not supported by Skiff",
+})
+
 # An EC2 id of the right shape that no resource has.
 MISSING_EC2_ID = "{prefix}-0000000000000dead"
 

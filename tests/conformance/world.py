@@ -168,6 +168,35 @@ class PlaceholderWorld(BaseWorld):
 
     zone_ids = ("use1-az1", "use1-az2")
 
+    _ELB = "arn:aws:elasticloadbalancing:us-east-1:000000000000:"
+    load_balancer_arn = _ELB + "loadbalancer/app/placeholder/0123456789abcdef"
+    load_balancer_name = "placeholder"
+    target_group_arn = _ELB + "targetgroup/placeholder/0123456789abcdef"
+    target_group_name = "placeholder"
+    listener_arn = _ELB + "listener/app/placeholder/0123456789abcdef/0123456789abcdef"
+    rule_arn = _ELB + "listener-rule/app/placeholder/0123456789abcdef/0123456789abcdef/0123456789abcdef"
+
+    def next_priority(self) -> int:
+        return 1
+
+    def fresh_load_balancer_arn(self) -> str:
+        return self.load_balancer_arn
+
+    def fresh_target_group_arn(self) -> str:
+        return self.target_group_arn
+
+    def fresh_listener_arn(self, port: int = 80) -> str:
+        return self.listener_arn
+
+    def fresh_rule_arn(self) -> str:
+        return self.rule_arn
+
+    def target_ip(self) -> str:
+        return "172.31.200.1"
+
+    def registered_target(self) -> dict:
+        return {"Id": self.target_ip(), "Port": 8080}
+
 
 class World(BaseWorld):
     """The session's resources on a running server, made with boto3 (the operations that make them are
@@ -427,3 +456,94 @@ class World(BaseWorld):
         tag = self.unique("fresh")
         self.pusher.put_manifest(name, tag, self._manifest)
         return tag
+
+    # -- elbv2, made on first use: the session's application load balancer in the default subnets, a target
+    #    group, an HTTP:80 listener forwarding to it and a rule; fresh ones for calls that change or delete
+
+    @functools.cached_property
+    def elbv2(self) -> Any:
+        return self.server.client("elbv2")
+
+    def _create_load_balancer(self) -> dict:
+        self.created["load balancers"] = self.created.get("load balancers", 0) + 1
+        return self.elbv2.create_load_balancer(Name=self.unique("conf-lb")[-32:].lstrip("-"),
+                                               Subnets=list(self.default_subnet_ids))["LoadBalancers"][0]
+
+    def _create_target_group(self) -> dict:
+        self.created["target groups"] = self.created.get("target groups", 0) + 1
+        return self.elbv2.create_target_group(Name=self.unique("conf-tg")[-32:].lstrip("-"), Protocol="HTTP",
+                                              Port=8080, VpcId=self.default_vpc_id, TargetType="ip")["TargetGroups"][0]
+
+    @functools.cached_property
+    def _elb_world(self) -> dict[str, str]:
+        lb = self._create_load_balancer()
+        tg = self._create_target_group()
+        listener = self.elbv2.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])["Listeners"][0]
+        rule = self.elbv2.create_rule(
+            ListenerArn=listener["ListenerArn"], Priority=self.next_priority(),
+            Conditions=[{"Field": "path-pattern", "Values": ["/session/*"]}],
+            Actions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])["Rules"][0]
+        return {"lb": lb["LoadBalancerArn"], "lb_name": lb["LoadBalancerName"], "tg": tg["TargetGroupArn"],
+                "tg_name": tg["TargetGroupName"], "listener": listener["ListenerArn"], "rule": rule["RuleArn"]}
+
+    @property
+    def load_balancer_arn(self) -> str:
+        return self._elb_world["lb"]
+
+    @property
+    def load_balancer_name(self) -> str:
+        return self._elb_world["lb_name"]
+
+    @property
+    def target_group_arn(self) -> str:
+        return self._elb_world["tg"]
+
+    @property
+    def target_group_name(self) -> str:
+        return self._elb_world["tg_name"]
+
+    @property
+    def listener_arn(self) -> str:
+        return self._elb_world["listener"]
+
+    @property
+    def rule_arn(self) -> str:
+        return self._elb_world["rule"]
+
+    def next_priority(self) -> int:
+        self._priority = getattr(self, "_priority", 0) + 1
+        return self._priority
+
+    def fresh_load_balancer_arn(self) -> str:
+        return self._create_load_balancer()["LoadBalancerArn"]
+
+    def fresh_target_group_arn(self) -> str:
+        return self._create_target_group()["TargetGroupArn"]
+
+    def fresh_listener_arn(self, port: int = 80) -> str:
+        return self.elbv2.create_listener(
+            LoadBalancerArn=self.fresh_load_balancer_arn(), Protocol="HTTP", Port=port,
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+        )["Listeners"][0]["ListenerArn"]
+
+    def fresh_rule_arn(self) -> str:
+        return self.elbv2.create_rule(
+            ListenerArn=self.listener_arn, Priority=self.next_priority(),
+            Conditions=[{"Field": "host-header", "Values": [f"{self.unique('h')}.example.com"]}],
+            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}],
+        )["Rules"][0]["RuleArn"]
+
+    def target_ip(self) -> str:
+        """A fresh address inside the default VPC's block (targets must be in the group's VPC)."""
+        self._target = getattr(self, "_target", 0) + 1
+        vpc = self.server.client("ec2").describe_vpcs(VpcIds=[self.default_vpc_id])["Vpcs"][0]["CidrBlock"]
+        a, b = vpc.split(".")[:2]
+        return f"{a}.{b}.{200 + self._target // 250}.{1 + self._target % 250}"
+
+    def registered_target(self) -> dict:
+        """A target just registered with the session's target group."""
+        target = {"Id": self.target_ip(), "Port": 8080}
+        self.elbv2.register_targets(TargetGroupArn=self.target_group_arn, Targets=[target])
+        return target

@@ -13,6 +13,7 @@ pub mod credentials;
 mod ec2;
 mod ecr;
 mod ecs;
+mod elbv2;
 pub mod metadata;
 mod records;
 pub mod registry_auth;

@@ -2,7 +2,7 @@
 //! single source of truth for what is implemented (the conformance suite and `skiff api operations` read it).
 
 use crate::context::Ctx;
-use crate::{ec2, ecr, ecs, sts};
+use crate::{ec2, ecr, ecs, elbv2, sts};
 use bytes::Bytes;
 use skiff_proto::json::WireResponse;
 use skiff_proto::query::QueryParams;
@@ -171,8 +171,43 @@ pub static EC2: QueryService = QueryService {
     ],
 };
 
+/// Elastic Load Balancing v2, the control plane (records only; the data plane binds them later). No
+/// DescribeTargetHealth yet: it needs the data plane's health checks.
+pub static ELBV2: QueryService = QueryService {
+    signing_name: "elasticloadbalancing",
+    xmlns: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
+    dialect: QueryDialect::Query,
+    operations: &[
+        query_op!("CreateLoadBalancer", elbv2::create_load_balancer),
+        query_op!("DescribeLoadBalancers", elbv2::describe_load_balancers),
+        query_op!("DeleteLoadBalancer", elbv2::delete_load_balancer),
+        query_op!("DescribeLoadBalancerAttributes", elbv2::describe_load_balancer_attributes),
+        query_op!("ModifyLoadBalancerAttributes", elbv2::modify_load_balancer_attributes),
+        query_op!("CreateTargetGroup", elbv2::create_target_group),
+        query_op!("DescribeTargetGroups", elbv2::describe_target_groups),
+        query_op!("ModifyTargetGroup", elbv2::modify_target_group),
+        query_op!("DeleteTargetGroup", elbv2::delete_target_group),
+        query_op!("DescribeTargetGroupAttributes", elbv2::describe_target_group_attributes),
+        query_op!("ModifyTargetGroupAttributes", elbv2::modify_target_group_attributes),
+        query_op!("RegisterTargets", elbv2::register_targets),
+        query_op!("DeregisterTargets", elbv2::deregister_targets),
+        query_op!("CreateListener", elbv2::create_listener),
+        query_op!("ModifyListener", elbv2::modify_listener),
+        query_op!("DeleteListener", elbv2::delete_listener),
+        query_op!("DescribeListeners", elbv2::describe_listeners),
+        query_op!("CreateRule", elbv2::create_rule),
+        query_op!("ModifyRule", elbv2::modify_rule),
+        query_op!("DeleteRule", elbv2::delete_rule),
+        query_op!("DescribeRules", elbv2::describe_rules),
+        query_op!("SetRulePriorities", elbv2::set_rule_priorities),
+        query_op!("AddTags", elbv2::add_tags),
+        query_op!("RemoveTags", elbv2::remove_tags),
+        query_op!("DescribeTags", elbv2::describe_tags),
+    ],
+};
+
 pub static JSON_SERVICES: &[&JsonService] = &[&ECS, &ECR];
-pub static QUERY_SERVICES: &[&QueryService] = &[&STS, &EC2];
+pub static QUERY_SERVICES: &[&QueryService] = &[&STS, &EC2, &ELBV2];
 
 pub fn json_service_by_prefix(prefix: &str) -> Option<&'static JsonService> {
     JSON_SERVICES.iter().copied().find(|s| s.target_prefix == prefix)

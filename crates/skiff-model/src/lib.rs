@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod ecr;
+pub mod elbv2;
 pub mod fargate;
 pub mod service;
 pub mod tag;
