@@ -16,6 +16,7 @@
 #   make bench-images    image pull + unpack against skopeo + umoci; warm cache -> rootfs
 #   make bench-tasks     RunTask -> RUNNING, tasks/s at 100 concurrent RunTask, memory per idle task: against crun, podman
 #   make bench-services  UpdateService -> completed rollout of 10 tasks (vs podman by hand), killed task -> replaced (vs podman --restart)
+#   make bench-lb        load balancer proxy req/s and p99 with wrk (vs nginx and haproxy as reverse proxies)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -51,6 +52,8 @@ APT_PACKAGES += runc
 # Only the benchmarks need these: Debian's docker-registry is the peer of bench/registry-throughput.sh; jq
 # reads bench/api-throughput.sh's results.
 BENCH_APT_PACKAGES := docker-registry jq
+# bench/lb-proxy.sh: wrk drives the load; nginx (backend and peer proxy) and haproxy are the peers.
+BENCH_APT_PACKAGES += wrk nginx haproxy
 
 DEBUG_BIN    := target/debug/skiff
 RELEASE_BIN  := target/release/skiff
@@ -64,7 +67,7 @@ DEMO_ACCOUNT := 000000000000
 DEMO_REGION  := us-east-1
 
 .PHONY: help deps apt-deps cargo-check venv build build-release lint unit e2e conformance test demo demo-stop bench \
-        bench-deps bench-api bench-registry bench-images bench-tasks bench-services
+        bench-deps bench-api bench-registry bench-images bench-tasks bench-services bench-lb
 
 help:
 	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -271,7 +274,7 @@ demo-stop:
 # ---------------------------------------------------------------------------------------------------------
 
 # The scripts build what they run (release) and start their own servers.
-bench: bench-api bench-registry bench-images bench-tasks bench-services
+bench: bench-api bench-registry bench-images bench-tasks bench-services bench-lb
 
 bench-deps: deps
 	@$(MAKE) apt-deps EXTRA_APT_PACKAGES="$(BENCH_APT_PACKAGES)"
@@ -291,3 +294,6 @@ bench-tasks: bench-deps
 
 bench-services: bench-deps
 	bash bench/service-deploy.sh
+
+bench-lb: bench-deps
+	bash bench/lb-proxy.sh

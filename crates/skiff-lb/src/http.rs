@@ -1,0 +1,445 @@
+//! The HTTP/1.1 reverse proxy (an ALB listener): routing, fixed responses, redirects, and forwarding over
+//! pooled keep-alive upstream connections with streamed bodies.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
+
+use crate::listener::{CompiledAction, FixedAction, ForwardAction, ListenerRuntime, ListenerSlot};
+use crate::matching::{canonical_ip, request_host};
+use crate::target_group::{InFlight, Target, TargetGroup};
+
+/// What every HTTP connection of a load balancer shares. Upstream connections are pooled per target
+/// (`Target::checkout` / `checkin`): a connection goes back to its pool when its response body ends.
+pub(crate) struct HttpShared {}
+
+impl HttpShared {
+    pub fn new() -> Self {
+        HttpShared {}
+    }
+}
+
+type UpstreamConn = hyper::client::conn::http1::SendRequest<Incoming>;
+
+#[derive(Debug)]
+enum UpstreamError {
+    /// Refused, reset, garbage: 502.
+    BadGateway,
+}
+
+async fn connect(target: &Target) -> Result<UpstreamConn, UpstreamError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(target.addr))
+        .await
+        .map_err(|_| UpstreamError::BadGateway)?
+        .map_err(|_| UpstreamError::BadGateway)?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| UpstreamError::BadGateway)?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends `req` on a pooled connection (retrying on a fresh one when a pooled connection closed before the
+/// request went out) and returns the response with the connection to give back.
+async fn send_upstream(
+    target: &Target,
+    req: Request<Incoming>,
+) -> Result<(Response<Incoming>, UpstreamConn), UpstreamError> {
+    let mut req = req;
+    while let Some(mut conn) = target.checkout() {
+        if conn.ready().await.is_err() {
+            continue;
+        }
+        match conn.try_send_request(req).await {
+            Ok(resp) => return Ok((resp, conn)),
+            Err(mut e) => match e.take_message() {
+                Some(back) => req = back,
+                None => return Err(UpstreamError::BadGateway),
+            },
+        }
+    }
+    let mut conn = connect(target).await?;
+    match conn.send_request(req).await {
+        Ok(resp) => Ok((resp, conn)),
+        Err(_) => Err(UpstreamError::BadGateway),
+    }
+}
+
+pub(crate) async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: Arc<ListenerSlot>,
+    shared: Arc<HttpShared>,
+) {
+    let peer_ip = canonical_ip(peer.ip());
+    let peer_header = HeaderValue::try_from(peer_ip.to_string()).ok();
+    let service = hyper::service::service_fn(move |req| {
+        let slot = slot.clone();
+        let shared = shared.clone();
+        let peer_header = peer_header.clone();
+        async move { Ok::<_, Infallible>(handle(req, peer_ip, peer_header, &slot, &shared).await) }
+    });
+    // No header read timeout: hyper arms a boxed timer per request for it, which cost ~25 % of throughput
+    // (measured with bench/lb-proxy.sh); idle client connections are left to the client for now.
+    let _ =
+        hyper::server::conn::http1::Builder::new().writev(true).serve_connection(TokioIo::new(stream), service).await;
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    peer: IpAddr,
+    peer_header: Option<HeaderValue>,
+    slot: &ListenerSlot,
+    shared: &HttpShared,
+) -> Response<ProxyBody> {
+    let rt = slot.load();
+    let (parts, body) = req.into_parts();
+    match rt.route(&parts, peer) {
+        CompiledAction::Fixed(f) => fixed(f),
+        CompiledAction::Redirect(r) => redirect(r, &parts, &rt),
+        CompiledAction::Forward(f) => forward(parts, body, f, &rt, peer_header, shared).await,
+    }
+}
+
+const STICKY_COOKIE: &str = "AWSALB";
+
+async fn forward(
+    mut parts: http::request::Parts,
+    body: Incoming,
+    fwd: &ForwardAction,
+    rt: &ListenerRuntime,
+    peer_header: Option<HeaderValue>,
+    shared: &HttpShared,
+) -> Response<ProxyBody> {
+    let sticky = fwd.stickiness.and_then(|_| sticky_target(&parts.headers, fwd));
+    let (target, new_cookie) = match sticky {
+        Some(t) => (t, false),
+        None => {
+            let Some(target) = fwd.pick_group().and_then(|g| g.pick()) else {
+                return error_page(StatusCode::SERVICE_UNAVAILABLE);
+            };
+            (target, fwd.stickiness.is_some())
+        }
+    };
+    let inflight = target.begin();
+
+    strip_hop_by_hop(&mut parts.headers);
+    let headers = &mut parts.headers;
+    if let Some(ip) = peer_header {
+        match headers.get(X_FORWARDED_FOR).map(|v| v.as_bytes()) {
+            Some(prev) if !prev.is_empty() => {
+                let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
+                v.extend_from_slice(prev);
+                v.extend_from_slice(b", ");
+                v.extend_from_slice(ip.as_bytes());
+                if let Ok(v) = HeaderValue::from_bytes(&v) {
+                    headers.insert(X_FORWARDED_FOR, v);
+                }
+            }
+            _ => {
+                headers.insert(X_FORWARDED_FOR, ip);
+            }
+        }
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PORT, rt.port_header.clone());
+    let has_root = headers
+        .get(X_AMZN_TRACE_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').any(|f| f.trim().starts_with("Root=")));
+    if !has_root {
+        headers.insert(X_AMZN_TRACE_ID, trace_id());
+    }
+    if !headers.contains_key(header::HOST) {
+        if let Some(a) = parts.uri.authority() {
+            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                headers.insert(header::HOST, v);
+            }
+        }
+    }
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    // Origin form on the wire: the target sees the path and query only.
+    uri.scheme = None;
+    uri.authority = None;
+    parts.uri = match Uri::from_parts(uri) {
+        Ok(u) => u,
+        Err(_) => return error_page(StatusCode::BAD_REQUEST),
+    };
+    parts.version = http::Version::HTTP_11;
+
+    let _ = shared;
+    let upstream = send_upstream(&target, Request::from_parts(parts, body));
+    let (resp, conn) = match tokio::time::timeout(rt.idle_timeout, upstream).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(UpstreamError::BadGateway)) => return error_page(StatusCode::BAD_GATEWAY),
+        Err(_) => return error_page(StatusCode::GATEWAY_TIMEOUT),
+    };
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if new_cookie {
+        if let Some(c) = sticky_cookie(&target, fwd.stickiness.unwrap_or_default()) {
+            parts.headers.append(header::SET_COOKIE, c);
+        }
+    }
+    if body.is_end_stream() {
+        // No body to stream (hyper will not poll it): the connection is free now.
+        target.checkin(conn);
+        drop(inflight);
+        return Response::from_parts(parts, ProxyBody::Upstream { body, conn: None });
+    }
+    Response::from_parts(parts, ProxyBody::Upstream { body, conn: Some((conn, inflight)) })
+}
+
+fn sticky_target(headers: &HeaderMap, fwd: &ForwardAction) -> Option<Arc<Target>> {
+    let value = headers.get_all(header::COOKIE).iter().find_map(|h| {
+        h.to_str().ok()?.split(';').find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == STICKY_COOKIE).then_some(v)
+        })
+    })?;
+    let addr = decode_sticky(value)?;
+    fwd.groups.iter().find_map(|(g, _): &(Arc<TargetGroup>, u64)| g.routable_target(addr))
+}
+
+/// The cookie names the target (hex of `ip:port`); ALB's is opaque too.
+fn sticky_cookie(target: &Target, duration: Duration) -> Option<HeaderValue> {
+    let encoded: String = target.addr.to_string().bytes().map(|b| format!("{b:02X}")).collect();
+    HeaderValue::try_from(format!("{STICKY_COOKIE}={encoded}; Max-Age={}; Path=/", duration.as_secs())).ok()
+}
+
+fn decode_sticky(value: &str) -> Option<SocketAddr> {
+    let bytes = value.as_bytes();
+    if bytes.len() % 2 != 0 || bytes.len() > 128 {
+        return None;
+    }
+    let raw: Option<Vec<u8>> =
+        bytes.chunks(2).map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok()).collect();
+    String::from_utf8(raw?).ok()?.parse().ok()
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        // Headers the Connection header names are hop-by-hop too.
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+        headers.remove(header::CONNECTION);
+    }
+    for name in [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+    ] {
+        if headers.contains_key(name) {
+            headers.remove(name);
+        }
+    }
+}
+
+/// `Root=1-<epoch seconds, 8 hex>-<96 random bits, 24 hex>`.
+fn trace_id() -> HeaderValue {
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as u32;
+    let (a, b) = (random_u64(), random_u64() as u32);
+    let s = format!("Root=1-{secs:08x}-{a:016x}{b:08x}");
+    HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+}
+
+/// xorshift64* per thread, seeded from the std hasher's random keys: fast, and good enough for trace ids.
+fn random_u64() -> u64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(0x9E37_79B9_7F4A_7C15);
+            h.finish() | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+fn fixed(f: &FixedAction) -> Response<ProxyBody> {
+    let mut resp = Response::new(ProxyBody::Full(Some(f.body.clone())));
+    *resp.status_mut() = f.status;
+    let h = resp.headers_mut();
+    h.insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+    if let Some(ct) = &f.content_type {
+        h.insert(header::CONTENT_TYPE, ct.clone());
+    }
+    resp
+}
+
+fn redirect(r: &crate::config::Redirect, req: &http::request::Parts, rt: &ListenerRuntime) -> Response<ProxyBody> {
+    let host = request_host(req);
+    let port = rt.port.to_string();
+    let path = req.uri.path().strip_prefix('/').unwrap_or(req.uri.path());
+    let query = req.uri.query().unwrap_or("");
+    let subst = |template: &str| {
+        template
+            .replace("#{protocol}", "HTTP")
+            .replace("#{host}", host)
+            .replace("#{port}", &port)
+            .replace("#{path}", path)
+            .replace("#{query}", query)
+    };
+    let protocol = subst(&r.protocol).to_ascii_lowercase();
+    let to_host = subst(&r.host);
+    let to_port = subst(&r.port);
+    let mut to_path = subst(&r.path);
+    if !to_path.starts_with('/') {
+        to_path.insert(0, '/');
+    }
+    let to_query = subst(&r.query);
+    let default_port = matches!((protocol.as_str(), to_port.as_str()), ("http", "80") | ("https", "443"));
+    let mut location = format!("{protocol}://{to_host}");
+    if !default_port && !to_port.is_empty() {
+        location.push(':');
+        location.push_str(&to_port);
+    }
+    location.push_str(&to_path);
+    if !to_query.is_empty() {
+        location.push('?');
+        location.push_str(&to_query);
+    }
+    let mut resp = Response::new(ProxyBody::Full(None));
+    *resp.status_mut() = r.status.code();
+    let h = resp.headers_mut();
+    h.insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+    match HeaderValue::try_from(location) {
+        Ok(v) => {
+            h.insert(header::LOCATION, v);
+        }
+        Err(_) => return error_page(StatusCode::BAD_REQUEST),
+    }
+    resp
+}
+
+/// ALB's own error pages.
+pub(crate) fn error_page(status: StatusCode) -> Response<ProxyBody> {
+    let body: &'static str = match status.as_u16() {
+        400 => "<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n</body>\r\n</html>\r\n",
+        502 => "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+        503 => "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n",
+        504 => "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n",
+        _ => "<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n",
+    };
+    let mut resp = Response::new(ProxyBody::Full(Some(Bytes::from_static(body.as_bytes()))));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    resp
+}
+
+/// A response body: the target's, streamed (counting the request in flight until it ends), or our own.
+pub(crate) enum ProxyBody {
+    Upstream { body: Incoming, conn: Option<(UpstreamConn, InFlight)> },
+    Full(Option<Bytes>),
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ProxyBody::Upstream { body, conn } => {
+                let r = Pin::new(&mut *body).poll_frame(cx);
+                // Done (hyper stops polling once a sized body reports its end): the connection goes back to
+                // the pool and the target is free at once.
+                let done = match &r {
+                    Poll::Ready(None) => true,
+                    Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
+                    _ => false,
+                };
+                if done {
+                    if let Some((c, inflight)) = conn.take() {
+                        inflight.target().checkin(c);
+                    }
+                }
+                r
+            }
+            ProxyBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ProxyBody::Upstream { body, .. } => body.is_end_stream(),
+            ProxyBody::Full(b) => b.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ProxyBody::Upstream { body, .. } => body.size_hint(),
+            ProxyBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            ProxyBody::Full(None) => SizeHint::with_exact(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sticky_roundtrip() {
+        let addr: SocketAddr = "10.1.2.3:8080".parse().unwrap();
+        let encoded: String = addr.to_string().bytes().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(decode_sticky(&encoded), Some(addr));
+        assert_eq!(decode_sticky("zz"), None);
+    }
+
+    #[test]
+    fn trace_ids_have_alb_shape() {
+        let v = trace_id();
+        let s = v.to_str().unwrap();
+        let parts: Vec<&str> = s.strip_prefix("Root=").unwrap().split('-').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0], "1");
+        assert_eq!(parts[1].len(), 8);
+        assert_eq!(parts[2].len(), 24);
+    }
+}
