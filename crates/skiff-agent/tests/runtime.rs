@@ -485,6 +485,39 @@ async fn containers_outlive_the_runtime_object_and_are_adopted() {
     assert!(matches!(st, ContainerState::Exited { exit_code: 137, .. }), "{st:?}");
 }
 
+/// conmon's exit file wakes an exit watch the moment the container dies (it is renamed into place: the
+/// watcher must see `IN_MOVED_TO`), and the state is final by then.
+#[tokio::test]
+async fn conmon_exit_file_wakes_the_exit_watcher_at_once() {
+    require_root!();
+    let mut f = Fixture::new();
+    let task = f.task(TaskLimits { cpu_units: Some(256), memory_mib: Some(512), pids_max: Some(256) });
+    let watcher = runtime::ExitWatcher::open();
+    assert!(watcher.is_active(), "inotify unavailable");
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut watches = vec![];
+    for round in 0..5 {
+        let (id, h) = f.start(&task, sh(&format!("victim{round}"), "exec sleep 1000"));
+        watches.push(watcher.watch(&id, &f.rt().exit_dir(&id), &wake).expect("watch"));
+        // The wake-up every new watch gives (an exit before the watch is looked at).
+        tokio::time::timeout(Duration::from_secs(1), wake.notified()).await.expect("initial wake");
+        assert!(f.rt().state(&id).expect("state").is_running());
+        let t0 = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(h.pid), nix::sys::signal::Signal::SIGKILL).expect("kill");
+        tokio::time::timeout(Duration::from_secs(5), wake.notified())
+            .await
+            .unwrap_or_else(|_| panic!("no exit event within 5 s (round {round})"));
+        let took = t0.elapsed();
+        let st = f.rt().state(&id).expect("state");
+        assert!(matches!(st, ContainerState::Exited { exit_code: 137, .. }), "woken before the exit file: {st:?}");
+        eprintln!("round {round}: SIGKILL -> exit event in {took:?}");
+        assert!(took < Duration::from_millis(500), "exit event after {took:?}");
+    }
+    assert_eq!(watcher.watches(), 5);
+    watches.clear();
+    assert_eq!(watcher.watches(), 0);
+}
+
 #[tokio::test]
 async fn log_follow_sees_new_lines() {
     require_root!();

@@ -7,6 +7,8 @@
 //! * [`cgroup`] prepares the host (crun's hybrid-mode fix on v1 hosts) and owns the task-level cgroup.
 //! * [`Runtime`] (this file) starts containers under a monitor, reports their state and adopts them again
 //!   after an agent restart; [`logs`] reads their logs.
+//! * [`exits`] turns the exit files conmon writes into wake-ups (one inotify instance per agent), so a task
+//!   notices a container's exit at once instead of at its next poll.
 //!
 //! **Monitor: Debian's `conmon`.** crun/runc leave no shim, so each container gets a `conmon` that holds its
 //! stdio pipes, writes the log (k8s-file format, timestamped, line by line, size-capped) and the exit code
@@ -28,6 +30,7 @@
 
 pub mod bundle;
 pub mod cgroup;
+pub mod exits;
 pub mod logs;
 pub mod seccomp;
 pub mod spec;
@@ -44,6 +47,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bundle::{build_oci_spec, write_bundle_config, BindMount, BundleOptions};
 pub use cgroup::{prepare_cgroups, CgroupLayout, TaskCgroup, TaskLimits};
+pub use exits::{ExitWatch, ExitWatcher};
 pub use logs::{LogEntry, LogReader, LogStream};
 pub use spec::{
     resolve_container, ContainerDefinitionInput, ContainerOverrideInput, ContainerSpec, HostLimits, ImageConfig,
@@ -512,8 +516,14 @@ impl Runtime {
         Ok(handle)
     }
 
+    /// The directory where conmon writes the container's exit file (`<exit_dir>/<id>`) when it exits: what
+    /// an [`ExitWatcher`] watches.
+    pub fn exit_dir(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("exits")
+    }
+
     fn exit_code(&self, id: &str) -> Option<i32> {
-        fs::read_to_string(self.container_dir(id).join("exits").join(id)).ok()?.trim().parse().ok()
+        fs::read_to_string(self.exit_dir(id).join(id)).ok()?.trim().parse().ok()
     }
 
     /// The container's state: exit file (written by conmon) first, then whether the process or its monitor

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::images::{CredentialProvider, ImageStore, ImageStoreConfig, ImageStoreError};
 use crate::network::{Network, NetworkConfig, NetworkError, SubnetSpec, TaskNetwork};
 use crate::runtime::{
-    ContainerDefinitionInput, ContainerOverrideInput, HostLimits, Runtime, RuntimeConfig, RuntimeError,
+    ContainerDefinitionInput, ContainerOverrideInput, ExitWatcher, HostLimits, Runtime, RuntimeConfig, RuntimeError,
 };
 use crate::storage::{StorageConfig, StorageError, TaskStorage};
 
@@ -208,6 +208,29 @@ pub enum AgentError {
     Io { op: &'static str, path: PathBuf, source: std::io::Error },
 }
 
+/// How often a running task looks at its containers. Exits are signalled at once (inotify, see
+/// [`crate::runtime::exits`]); the poll is the safety net that also collects health-check results, and the
+/// only way exits are found where inotify is unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskPolling {
+    /// While the task is young (short tasks end fast): 100 ms.
+    pub interval: std::time::Duration,
+    /// Once it has run for `settled_after`: 500 ms (long-running tasks cost little to watch).
+    pub settled_interval: std::time::Duration,
+    /// 10 s.
+    pub settled_after: std::time::Duration,
+}
+
+impl Default for TaskPolling {
+    fn default() -> TaskPolling {
+        TaskPolling {
+            interval: std::time::Duration::from_millis(100),
+            settled_interval: std::time::Duration::from_millis(500),
+            settled_after: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 /// Where the agent keeps everything, and how it runs containers.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -219,6 +242,9 @@ pub struct AgentConfig {
     pub storage: StorageConfig,
     /// Network namespaces kept ready so a task's attach only creates its veth and address.
     pub warm_namespaces: usize,
+    pub polling: TaskPolling,
+    /// Whether container exits are watched with inotify (true by default; false: polling alone).
+    pub watch_exits: bool,
 }
 
 impl AgentConfig {
@@ -230,6 +256,8 @@ impl AgentConfig {
             runtime: RuntimeConfig::new(root.join("runtime")),
             storage: StorageConfig::new(root.join("storage")),
             warm_namespaces: 8,
+            polling: TaskPolling::default(),
+            watch_exits: true,
             root,
         }
     }
@@ -244,6 +272,9 @@ pub struct Agent {
     /// Each task's directory (container bundles with their overlay upper layers, scratch volumes) is a
     /// subvolume limited to the task's ephemeral storage.
     pub storage: TaskStorage,
+    /// The agent's one inotify instance: wakes a task when one of its containers exits.
+    exits: ExitWatcher,
+    polling: TaskPolling,
     host: HostLimits,
     /// `agent.lock`, flocked for the agent's lifetime: one agent per data directory (a second server, or
     /// `skiff node reset` while the server runs, is refused).
@@ -276,7 +307,17 @@ impl Agent {
         let storage = tokio::task::spawn_blocking(move || TaskStorage::open(storage_config)).await.map_err(|e| {
             AgentError::Io { op: "open", path: PathBuf::from("storage"), source: std::io::Error::other(e) }
         })??;
-        let agent = Arc::new(Agent { images, network, runtime, storage, host: HostLimits::detect(), _lock: lock });
+        let exits = if config.watch_exits { ExitWatcher::open() } else { ExitWatcher::disabled() };
+        let agent = Arc::new(Agent {
+            images,
+            network,
+            runtime,
+            storage,
+            exits,
+            polling: config.polling,
+            host: HostLimits::detect(),
+            _lock: lock,
+        });
         if config.warm_namespaces > 0 {
             let warm = agent.clone();
             tokio::spawn(async move {
@@ -299,6 +340,17 @@ impl Agent {
         let agent = self.clone();
         tokio::spawn(async move { run::run(agent, spec, report_tx, stop_rx).await });
         TaskHandle { reports, stop }
+    }
+
+    /// How many container exit directories are watched now (one per running container of a running task;
+    /// 0 when exits are found by polling alone).
+    pub fn exit_watches(&self) -> usize {
+        self.exits.watches()
+    }
+
+    /// Whether container exits are signalled by inotify (false: polling alone).
+    pub fn watches_exits(&self) -> bool {
+        self.exits.is_active()
     }
 
     /// Task ids that have something on this node (a task directory, a container, a network attachment).

@@ -1,12 +1,17 @@
 //! Carrying a task out: PROVISIONING (network) → PENDING (pull) → ACTIVATING (cgroup, volumes, containers in
 //! `dependsOn` order) → RUNNING (watch exits and health) → STOPPING (stop signal, SIGKILL after stopTimeout)
 //! → DEPROVISIONING (containers, mounts, cgroup, network removed) → STOPPED.
+//!
+//! While RUNNING a task waits on its own wake-up, which the agent's exit watcher fires the moment conmon
+//! records the exit of one of its containers (the watches are held from a container's start or adoption to
+//! the task's end), and on a timer ([`super::TaskPolling`]) that collects health-check results and finds
+//! whatever no event announced.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::{
     container_id, private_dns_name, Agent, AgentError, Condition, ContainerPlan, ContainerReport, TaskReport, TaskSpec,
@@ -16,15 +21,11 @@ use crate::network::TaskNetwork;
 use crate::runtime::cgroup::{valid_name, TaskCgroup};
 use crate::runtime::spec::{libc_sig, parse_signal, DEFAULT_STOP_TIMEOUT, MAX_STOP_TIMEOUT};
 use crate::runtime::{
-    build_oci_spec, resolve_container, BindMount, BundleOptions, ContainerState, ImageConfig, TaskContext, TaskLimits,
+    build_oci_spec, resolve_container, BindMount, BundleOptions, ContainerState, ExitWatch, ImageConfig, TaskContext,
+    TaskLimits,
 };
 use skiff_model::task::{stop_code, OOM_REASON};
 
-/// How often running containers are looked at while the task is young (short tasks end fast)…
-const POLL: Duration = Duration::from_millis(100);
-/// … and once it has run for [`SETTLED_AFTER`] (long-running tasks cost little to watch).
-const SETTLED_POLL: Duration = Duration::from_millis(500);
-const SETTLED_AFTER: Duration = Duration::from_secs(10);
 /// How many times a task's cleanup is tried before its end is reported anyway.
 const CLEANUP_ATTEMPTS: u32 = 5;
 /// How often a task waiting on `dependsOn` looks again.
@@ -81,6 +82,10 @@ struct Run {
     slots: Vec<Slot>,
     health: Arc<Mutex<Vec<Option<&'static str>>>>,
     cgroup: Option<TaskCgroup>,
+    /// Woken when one of the task's containers exits (or may have: a watch was added, events were lost).
+    exited: Arc<Notify>,
+    /// The watches of the started containers' exit directories, held until the task ends.
+    exit_watches: Vec<ExitWatch>,
 }
 
 pub(super) async fn run(agent: Arc<Agent>, spec: TaskSpec, tx: watch::Sender<TaskReport>, stop: watch::Receiver<bool>) {
@@ -96,6 +101,8 @@ pub(super) async fn run(agent: Arc<Agent>, spec: TaskSpec, tx: watch::Sender<Tas
         stop,
         report,
         cgroup: None,
+        exited: Arc::new(Notify::new()),
+        exit_watches: Vec::new(),
     };
     let end = run.provision_and_run().await;
     run.finish(end).await;
@@ -252,11 +259,17 @@ impl Run {
         self.report.last_status = "RUNNING";
         self.publish();
         let running_since = Instant::now();
+        let polling = self.agent.polling;
         loop {
             let mut stop = self.stop.clone();
-            let poll = if running_since.elapsed() < SETTLED_AFTER { POLL } else { SETTLED_POLL };
+            let poll = if running_since.elapsed() < polling.settled_after {
+                polling.interval
+            } else {
+                polling.settled_interval
+            };
             tokio::select! {
                 () = stop_requested(&mut stop) => return End::Requested,
+                () = self.exited.notified() => {}
                 () = tokio::time::sleep(poll) => {}
             }
             if let Some(end) = self.observe() {
@@ -316,6 +329,7 @@ impl Run {
             let mut stop = self.stop.clone();
             tokio::select! {
                 () = stop_requested(&mut stop) => return Some(End::Requested),
+                () = self.exited.notified() => {}
                 () = tokio::time::sleep(DEPENDENCY_POLL) => {}
             }
         }
@@ -384,6 +398,7 @@ impl Run {
                 // Running: adopted. Exited (or lost) while nobody watched: `observe` records how it ended.
                 _ => {
                     self.slots[i].started = true;
+                    self.watch_exit(&id);
                     self.report.containers[i].runtime_id = Some(id.clone());
                     self.report.containers[i].last_status = "RUNNING";
                     self.start_health_check(i, &id);
@@ -433,12 +448,21 @@ impl Run {
             return Err(cannot_start(e));
         }
         self.slots[i].started = true;
+        self.watch_exit(&id);
         let r = &mut self.report.containers[i];
         r.runtime_id = Some(id.clone());
         r.last_status = "RUNNING";
         r.started_at = Some(now_ms());
         self.start_health_check(i, &id);
         Ok(())
+    }
+
+    /// Watches the exit directory of a started (or adopted) container until the task ends; without a watch
+    /// (inotify unavailable) the poll finds its exit.
+    fn watch_exit(&mut self, id: &str) {
+        if let Some(w) = self.agent.exits.watch(id, &self.agent.runtime.exit_dir(id), &self.exited) {
+            self.exit_watches.push(w);
+        }
     }
 
     /// Removes a container an earlier run left half-made, with its bundle and overlay root filesystem.
@@ -579,6 +603,8 @@ impl Run {
         self.report.last_status = "STOPPING";
         self.report.stopping_at = Some(now_ms());
         self.publish();
+        // Nothing waits for exit events any more: the watches go before the containers' directories do.
+        self.exit_watches.clear();
         for slot in &mut self.slots {
             if let Some(h) = slot.health.take() {
                 h.abort();
