@@ -471,6 +471,9 @@ RECIPES += [
       lambda w: {"TargetGroupArn": MISSING_TG, "Targets": [{"Id": w.target_ip()}]}),
     R(ELB, "DeregisterTargets", "InvalidTarget", "not-registered",
       lambda w: {"TargetGroupArn": w.target_group_arn, "Targets": [{"Id": w.target_ip(), "Port": 1}]}),
+    R(ELB, "DescribeTargetHealth", "TargetGroupNotFound", "", lambda w: {"TargetGroupArn": MISSING_TG}),
+    R(ELB, "DescribeTargetHealth", "InvalidTarget", "not-an-address",
+      lambda w: {"TargetGroupArn": w.target_group_arn, "Targets": [{"Id": "i-0123456789abcdef0"}]}),
     R(ELB, "CreateListener", "DuplicateListener", "",
       lambda w: {"LoadBalancerArn": w.load_balancer_arn, "Protocol": "HTTP", "Port": 80, "DefaultActions": FIXED}),
     R(ELB, "CreateListener", "LoadBalancerNotFound", "",
@@ -546,6 +549,7 @@ NOT_PRODUCIBLE_ELB = {
     "ALPNPolicyNotFound": ("ALPN policies apply to TLS listeners, which are not supported yet", None),
     "TrustStoreNotFound": ("trust stores (mutual TLS) are not supported", None),
     "TrustStoreNotReady": ("trust stores (mutual TLS) are not supported", None),
+    "HealthUnavailable": ("the data plane runs inside the server: target health is always available", None),
 }
 
 def _deleted_repository(w: Any) -> str:

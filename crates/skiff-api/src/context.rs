@@ -14,6 +14,10 @@ pub struct AppState {
     pub registry_hosts: skiff_model::ecr::RegistryHosts,
     /// Wakes the task controller after a handler wrote a task record (RunTask, StopTask).
     pub task_wake: Arc<tokio::sync::Notify>,
+    /// The load balancers' data plane (listeners on the node), fed from the ELBv2 records by `lb.rs`.
+    pub lb: Arc<skiff_lb::LoadBalancer>,
+    /// Wakes the load balancer controller after an ELBv2 record was written.
+    pub lb_wake: Arc<tokio::sync::Notify>,
     /// Wakes the service controller after a service record was written or a service's task changed.
     pub service_wake: Arc<tokio::sync::Notify>,
     /// RunTask (read) against DeleteCluster (write): a cluster is never deleted between its task count and

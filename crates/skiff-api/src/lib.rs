@@ -14,6 +14,7 @@ mod ec2;
 mod ecr;
 mod ecs;
 mod elbv2;
+mod lb;
 pub mod metadata;
 mod records;
 pub mod registry_auth;
@@ -133,6 +134,8 @@ pub async fn serve(
         registry_hosts,
         task_wake: Default::default(),
         service_wake: Default::default(),
+            lb: skiff_lb::LoadBalancer::new(),
+            lb_wake: Default::default(),
         cluster_gate: Default::default(),
         stopped_task_retention_ms: i64::try_from(config.stopped_task_retention.as_millis()).unwrap_or(i64::MAX),
     });
@@ -143,6 +146,7 @@ pub async fn serve(
     drop(out);
     controllers::spawn_all(state.clone());
     tokio::spawn(services::ServiceController::new(state.clone()).run());
+    tokio::spawn(lb::LbController::new(state.clone()).run());
     let metadata = metadata::MetadataService::new(state.clone(), metadata::load_or_generate_key(&config.data_dir)?)
         .with_agent(agent.clone());
     tokio::spawn(tasks::TaskController::new(state.clone(), agent, metadata, addr, root_caller).run());

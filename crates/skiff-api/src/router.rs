@@ -171,8 +171,7 @@ pub static EC2: QueryService = QueryService {
     ],
 };
 
-/// Elastic Load Balancing v2, the control plane (records only; the data plane binds them later). No
-/// DescribeTargetHealth yet: it needs the data plane's health checks.
+/// Elastic Load Balancing v2: the records, served by the data plane (`lb.rs` → `skiff_lb`).
 pub static ELBV2: QueryService = QueryService {
     signing_name: "elasticloadbalancing",
     xmlns: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
@@ -191,6 +190,7 @@ pub static ELBV2: QueryService = QueryService {
         query_op!("ModifyTargetGroupAttributes", elbv2::modify_target_group_attributes),
         query_op!("RegisterTargets", elbv2::register_targets),
         query_op!("DeregisterTargets", elbv2::deregister_targets),
+        query_op!("DescribeTargetHealth", elbv2::describe_target_health),
         query_op!("CreateListener", elbv2::create_listener),
         query_op!("ModifyListener", elbv2::modify_listener),
         query_op!("DeleteListener", elbv2::delete_listener),

@@ -240,7 +240,7 @@ pub struct ZonePlacement {
 }
 
 /// A load balancer as stored under [`keys::load_balancer`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerRecord {
     pub load_balancer_arn: String,
@@ -369,7 +369,7 @@ pub struct Matcher {
 }
 
 /// A target group's health check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
     pub enabled: bool,
@@ -401,7 +401,7 @@ pub struct HealthCheckInput {
 }
 
 /// A target group as stored under [`keys::target_group`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetGroupRecord {
     pub target_group_arn: String,
@@ -709,7 +709,7 @@ pub struct TargetGroupTuple {
     pub weight: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForwardConfig {
     pub target_groups: Vec<TargetGroupTuple>,
@@ -1011,7 +1011,7 @@ fn fixed_response(a: &ActionInput) -> Result<FixedResponseConfig, Invalid> {
 
 /// A listener as stored under [`keys::listener`]. Its default rule is not a record of its own: it is
 /// this listener's default actions, shown by DescribeRules under `default_rule_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerRecord {
     pub listener_arn: String,
@@ -1203,7 +1203,7 @@ fn is_cidr(v: &str) -> bool {
 }
 
 /// A rule as stored under [`keys::rule`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleRecord {
     pub rule_arn: String,

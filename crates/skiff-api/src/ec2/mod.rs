@@ -490,6 +490,8 @@ mod tests {
             registry_hosts: hosts,
             task_wake: Default::default(),
             service_wake: Default::default(),
+            lb: skiff_lb::LoadBalancer::new(),
+            lb_wake: Default::default(),
             cluster_gate: Default::default(),
             stopped_task_retention_ms: 3_600_000,
         });

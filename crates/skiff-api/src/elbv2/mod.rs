@@ -15,11 +15,15 @@ pub mod target_groups;
 use crate::context::Ctx;
 
 /// The routed handlers: each module's, with error messages made safe to carry in XML (a message may quote
-/// a parameter, and parameters can hold control characters XML 1.0 cannot).
+/// a parameter, and parameters can hold control characters XML 1.0 cannot), waking the load balancer
+/// controller after each call that succeeded.
 macro_rules! handlers {
     ($($name:ident => $path:path,)*) => {
         $(pub async fn $name(ctx: &Ctx, p: QueryParams) -> Result<String, ApiError> {
-            $path(ctx, p).await.map_err(printable)
+            let out = $path(ctx, p).await.map_err(printable)?;
+            // The data plane follows the records at once (describe calls wake it for nothing, cheaply).
+            ctx.state.lb_wake.notify_one();
+            Ok(out)
         })*
     };
 }
@@ -37,6 +41,7 @@ handlers! {
     describe_target_group_attributes => target_groups::describe_target_group_attributes,
     modify_target_group_attributes => target_groups::modify_target_group_attributes,
     register_targets => target_groups::register_targets,
+    describe_target_health => target_groups::describe_target_health,
     deregister_targets => target_groups::deregister_targets,
     create_listener => listeners::create_listener,
     modify_listener => listeners::modify_listener,

@@ -403,3 +403,80 @@ pub async fn deregister_targets(ctx: &Ctx, p: QueryParams) -> Result<String, Api
     }
     Err(ApiError::server(format!("too many concurrent changes of {arn}; retry the call")))
 }
+
+/// DescribeTargetHealth: the data plane's view of each registered target (and of deregistered ones still
+/// draining); a target group no listener forwards to has its targets `unused`.
+pub async fn describe_target_health(ctx: &Ctx, p: QueryParams) -> Result<String, ApiError> {
+    let arn = required(&p, "TargetGroupArn")?.to_string();
+    let (tg, _) = target_group(ctx, &arn).await?;
+    let asked =
+        if super::has(&p, "Targets") || p.get("Targets").is_some() { Some(parse_targets(&p, &tg)?) } else { None };
+    if let Some((bad, _, _)) = asked.iter().flatten().find(|(id, _, _)| id.parse::<std::net::Ipv4Addr>().is_err()) {
+        return Err(ApiError::client(
+            "InvalidTarget",
+            format!("target '{bad}' is not an IPv4 address: target groups of type 'ip' name their targets by address"),
+        ));
+    }
+    let registered: Vec<TargetRecord> = records::load_all::<TargetRecord>(ctx.store(), &keys::targets_of(&tg.id))
+        .await?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    let (listeners, rules) = super::all_listeners_and_rules(ctx).await?;
+    let in_use = !super::load_balancers_of(&arn, &listeners, &rules).is_empty();
+    let health = crate::lb::health_of(&ctx.state, &tg);
+    let address =
+        |id: &str, port: u16| id.parse::<std::net::IpAddr>().ok().map(|ip| std::net::SocketAddr::new(ip, port));
+    // (id, port, zone, registered)
+    let mut rows: Vec<(String, u16, Option<String>, bool)> = Vec::new();
+    match asked {
+        Some(list) => {
+            for (id, port, zone) in list {
+                let known = registered.iter().find(|t| t.id == id && t.port == port);
+                let zone = known.and_then(|t| t.availability_zone.clone()).or(zone);
+                rows.push((id, port, zone, known.is_some()));
+            }
+        }
+        None => {
+            rows.extend(registered.iter().map(|t| (t.id.clone(), t.port, t.availability_zone.clone(), true)));
+            for addr in health.keys() {
+                if !rows.iter().any(|(id, port, _, _)| address(id, *port) == Some(*addr)) {
+                    rows.push((addr.ip().to_string(), addr.port(), None, false));
+                }
+            }
+        }
+    }
+    let mut w = XmlWriter::new();
+    w.structure("TargetHealthDescriptions", |w| {
+        for (id, port, zone, is_registered) in &rows {
+            let seen = address(id, *port).and_then(|a| health.get(&a));
+            let (state, reason, description) = match seen {
+                Some(h) => (h.state.as_str(), h.reason.map(|r| r.as_str()), h.description.clone()),
+                None if !is_registered => (
+                    "unused",
+                    Some("Target.NotRegistered"),
+                    Some("Target is not registered to the target group".into()),
+                ),
+                None if !in_use => (
+                    "unused",
+                    Some("Target.NotInUse"),
+                    Some("Target group is not configured to receive traffic from the load balancer".into()),
+                ),
+                None => {
+                    ("initial", Some("Elb.RegistrationInProgress"), Some("Target registration is in progress".into()))
+                }
+            };
+            let check_port = tg.health_check.port.parse::<u16>().unwrap_or(*port);
+            w.structure("member", |w| {
+                w.structure("Target", |w| {
+                    w.text("Id", id).int("Port", i64::from(*port)).opt_text("AvailabilityZone", zone.as_deref());
+                });
+                w.text("HealthCheckPort", &check_port.to_string());
+                w.structure("TargetHealth", |w| {
+                    w.text("State", state).opt_text("Reason", reason).opt_text("Description", description.as_deref());
+                });
+            });
+        }
+    });
+    Ok(w.finish())
+}
