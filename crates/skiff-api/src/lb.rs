@@ -302,6 +302,7 @@ mod tests {
             id: "10.0.0.5".into(),
             port: 8080,
             availability_zone: None,
+            registered_by: None,
         };
         let records = Records {
             load_balancers: vec![lb],

@@ -13,7 +13,8 @@ use crate::context::{now_millis, AppState};
 use crate::ecs::keys as ecs_keys;
 use crate::ecs::task_definitions::{parse_task_definition_arn, TaskDefinitionRecord};
 use crate::ecs::tasks::{check_overrides, spread_over_providers, LaunchTemplate};
-use crate::records::{encode, load, store_error};
+use crate::records::{encode, load, load_all, store_error};
+use skiff_model::elbv2::{keys as elb_keys, TargetGroupRecord, TargetRecord};
 use skiff_model::service::{
     self as model, circuit_breaker_threshold, keys, Deployment, ServiceDeploymentRecord, ServiceRecord,
 };
@@ -35,6 +36,8 @@ const BACKOFF_AFTER: i32 = 3;
 const MAX_BACKOFF_MS: i64 = 300_000;
 /// `stoppedReason` of a task the scheduler replaces because it failed its container health checks.
 pub const HEALTH_STOP_REASON: &str = "Task failed container health checks";
+/// The start of the `stoppedReason` of a task replaced because its load balancer targets are unhealthy.
+pub const ELB_STOP_REASON: &str = "Task failed ELB health checks";
 /// Most task ids one "has started/stopped N tasks" event names.
 const TASKS_PER_EVENT: usize = 10;
 
@@ -54,6 +57,22 @@ pub struct TaskView {
     pub stopped_reason: Option<String>,
     pub capacity_provider: Option<String>,
     pub subnet_id: String,
+    /// Set once the scheduler deregistered the task from its target groups to stop it (DEACTIVATING).
+    pub draining_since: Option<i64>,
+    /// What the load balancers' data plane says of the task's targets (all `false` for a service without
+    /// load balancers).
+    pub targets: Targets,
+}
+
+/// The health of a task's targets in its service's target groups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Targets {
+    /// The service has load balancers: the task counts as healthy only once all its targets are.
+    pub balanced: bool,
+    pub healthy: bool,
+    pub unhealthy: bool,
+    /// A draining task's targets are gone from the data plane (or the deregistration delay passed).
+    pub drained: bool,
 }
 
 impl TaskView {
@@ -72,12 +91,19 @@ impl TaskView {
             stopped_reason: t.stopped_reason.clone(),
             capacity_provider: t.capacity_provider_name.clone(),
             subnet_id: r.subnet_id.clone(),
+            draining_since: r.draining_since,
+            targets: Targets::default(),
         }
     }
 
     /// Desired RUNNING and not ended: what the service counts as its tasks.
     fn live(&self) -> bool {
-        self.desired_status == "RUNNING" && self.last_status != "STOPPED"
+        self.desired_status == "RUNNING" && self.last_status != "STOPPED" && self.draining_since.is_none()
+    }
+
+    /// Being drained from its target groups before the scheduler stops it.
+    fn leaving(&self) -> bool {
+        self.desired_status == "RUNNING" && self.last_status != "STOPPED" && self.draining_since.is_some()
     }
 
     /// RUNNING or pending (PROVISIONING, PENDING, ACTIVATING): what runningCount and pendingCount count.
@@ -91,16 +117,18 @@ impl TaskView {
 
     /// Running, and passing its container health checks when its deployment has any.
     fn healthy(&self, health_checked: bool) -> bool {
-        self.running() && (!health_checked || self.health_status.as_deref() == Some("HEALTHY"))
+        self.running()
+            && (!health_checked || self.health_status.as_deref() == Some("HEALTHY"))
+            && (!self.targets.balanced || self.targets.healthy)
     }
 
     /// Whether the task ended as a failure: it stopped by itself before it ran for [`FAILURE_WINDOW_MS`]
     /// (or never started), or the scheduler replaced it for failing its health checks.
     fn failed(&self, now: i64) -> bool {
-        if self.live() {
+        if self.live() || self.leaving() {
             return false;
         }
-        if self.stopped_reason.as_deref() == Some(HEALTH_STOP_REASON) {
+        if self.stopped_reason.as_deref().is_some_and(|r| r == HEALTH_STOP_REASON || r.starts_with(ELB_STOP_REASON)) {
             return true;
         }
         let requested = matches!(
@@ -124,6 +152,8 @@ pub enum StopWhy {
     Scaling(String),
     /// Failed its container health checks after the grace period.
     Unhealthy,
+    /// Its targets failed the load balancer's health checks after the grace period.
+    UnhealthyTargets,
 }
 
 impl StopWhy {
@@ -131,6 +161,7 @@ impl StopWhy {
         match self {
             StopWhy::Scaling(d) => format!("Scaling activity initiated by (deployment {d})"),
             StopWhy::Unhealthy => HEALTH_STOP_REASON.to_string(),
+            StopWhy::UnhealthyTargets => format!("{ELB_STOP_REASON} in the service's target groups"),
         }
     }
 }
@@ -141,6 +172,8 @@ pub struct Decision {
     /// Tasks to start for the PRIMARY deployment.
     pub launch: usize,
     pub stop: Vec<(String, StopWhy)>,
+    /// Tasks to deregister from their target groups (DEACTIVATING) before they are stopped.
+    pub drain: Vec<String>,
 }
 
 /// Event ids: UUIDs, as ECS's.
@@ -176,12 +209,25 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
 
     // Tasks failing their health checks past the grace period are replaced, whatever the deployment.
     for t in tasks {
+        let past_grace = now - t.started_at.unwrap_or(now) >= grace_ms;
         let unhealthy = t.running() && t.health_status.as_deref() == Some("UNHEALTHY") && health_checked(&t.deployment);
-        if unhealthy && now - t.started_at.unwrap_or(now) >= grace_ms {
+        if unhealthy && past_grace {
             r.event(event_id(), now, format!("(service {name}) (task {}) failed container health checks.", t.id));
             out.stop.push((t.id.clone(), StopWhy::Unhealthy));
             stopped.push(t.id.clone());
+        } else if t.running() && t.targets.balanced && t.targets.unhealthy && past_grace {
+            r.event(event_id(), now, format!("(service {name}) (task {}) failed ELB health checks.", t.id));
+            out.stop.push((t.id.clone(), StopWhy::UnhealthyTargets));
+            stopped.push(t.id.clone());
         }
+    }
+    // Replaced for their health: failures of their deployments.
+    let replaced = stopped.clone();
+    // Tasks drained from their target groups are stopped now.
+    for t in tasks.iter().filter(|t| t.leaving() && t.targets.drained) {
+        let deployment = r.service.deployments.first().map(|d| d.id.clone()).unwrap_or_default();
+        out.stop.push((t.id.clone(), StopWhy::Scaling(deployment)));
+        stopped.push(t.id.clone());
     }
     let is_live = |t: &TaskView, stopped: &[String]| t.live() && !stopped.contains(&t.id);
 
@@ -189,7 +235,7 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
     let mut new_failures = 0;
     for d in &mut r.service.deployments {
         let failed =
-            tasks.iter().filter(|t| t.deployment == d.id && (t.failed(now) || stopped.contains(&t.id))).count();
+            tasks.iter().filter(|t| t.deployment == d.id && (t.failed(now) || replaced.contains(&t.id))).count();
         let failed = (failed as i32).max(d.failed_tasks);
         new_failures += failed - d.failed_tasks;
         if failed != d.failed_tasks {
@@ -261,7 +307,7 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
             if t.healthy(hc) {
                 healthy_total -= 1;
             }
-            out.stop.push((t.id.clone(), scaling.clone()));
+            retire(&mut out, t, &scaling);
             stopped.push(t.id.clone());
         }
     }
@@ -279,14 +325,14 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
             }
             healthy_total -= 1;
         }
-        out.stop.push((t.id.clone(), scaling.clone()));
+        retire(&mut out, t, &scaling);
         stopped.push(t.id.clone());
     }
 
     // Older deployments with no task running or pending are finished (as ECS counts them: tasks on their
     // way out, DEACTIVATING to DEPROVISIONING, no longer count). A FAILED one stays listed until the
     // deployment that replaced it completes, so that its failure can be seen.
-    let gone = |id: &str| tasks.iter().all(|t| t.deployment != id || !t.counted());
+    let gone = |id: &str| tasks.iter().all(|t| t.deployment != id || (!t.counted() && !t.leaving()));
     let primary_in_progress = r.service.deployments[0].rollout_state.as_deref() == Some("IN_PROGRESS");
     r.service.deployments.retain(|d| {
         d.id == primary_id || !gone(&d.id) || (primary_in_progress && d.rollout_state.as_deref() == Some("FAILED"))
@@ -324,7 +370,7 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
     }
 
     // Steady state: said once each time the service gets there.
-    let steady = settled && out.stop.is_empty();
+    let steady = settled && out.stop.is_empty() && out.drain.is_empty();
     if steady && !r.steady {
         r.launch_failures = 0;
         if !draining {
@@ -335,7 +381,8 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
 
     // A draining service with no task running or pending is INACTIVE (the task controller finishes
     // stopping what is on its way out).
-    if draining && out.stop.is_empty() && tasks.iter().all(|t| !t.live() && !t.counted()) {
+    let all_ended = tasks.iter().all(|t| t.desired_status != "RUNNING" && !t.counted());
+    if draining && out.stop.is_empty() && out.drain.is_empty() && all_ended {
         r.service.status = "INACTIVE".into();
         r.inactive_at = Some(now);
         for d in &mut r.service.deployments {
@@ -343,6 +390,16 @@ pub fn plan(r: &mut ServiceRecord, tasks: &[TaskView], now: i64, health_checked:
         }
     }
     out
+}
+
+/// A task the scheduler takes out: a task registered in target groups is drained first (DEACTIVATING), the
+/// others are stopped at once.
+fn retire(out: &mut Decision, t: &TaskView, why: &StopWhy) {
+    if t.targets.balanced && t.last_status == "RUNNING" {
+        out.drain.push(t.id.clone());
+    } else {
+        out.stop.push((t.id.clone(), why.clone()));
+    }
 }
 
 /// The PRIMARY deployment failed its circuit breaker: it becomes FAILED and, with rollback and a completed
@@ -443,6 +500,14 @@ impl ServiceController {
     }
 
     pub async fn run(self) {
+        // A target turning healthy or finishing its draining moves deployments on.
+        let mut health = self.state.lb.watch_health();
+        let wake = self.state.service_wake.clone();
+        tokio::spawn(async move {
+            while health.changed().await.is_ok() {
+                wake.notify_one();
+            }
+        });
         loop {
             if let Err(e) = self.reconcile().await {
                 tracing::warn!(error = %e, "service reconciliation failed");
@@ -556,7 +621,16 @@ impl ServiceController {
             });
             checked.insert(d.id.clone(), hc);
         }
-        let views: Vec<TaskView> = tasks.iter().map(|(_, _, t)| TaskView::of(t)).collect();
+        let balancers = self.balancers(&record).await?;
+        let health = if balancers.is_empty() { Default::default() } else { self.state.lb.target_health() };
+        let views: Vec<TaskView> = tasks
+            .iter()
+            .map(|(_, _, t)| {
+                let mut v = TaskView::of(t);
+                v.targets = targets_of(t, &balancers, &health, now);
+                v
+            })
+            .collect();
         let mut next = record.clone();
         let decision = plan(&mut next, &views, now, &|d| checked.get(d).copied().unwrap_or(false));
 
@@ -607,7 +681,48 @@ impl ServiceController {
                 format!("(service {name}) has stopped {} running tasks: {}.", chunk.len(), chunk.join(" ")),
             );
         }
-        if next == record && started.is_empty() && stopped_ids.is_empty() {
+        // Tasks to drain: DEACTIVATING, out of their target groups; they stop once drained.
+        let mut drained_ids = Vec::new();
+        for id in &decision.drain {
+            let Some((k, task_rev, t)) = tasks.iter().map(|e| (&e.0, e.1, &e.2)).find(|(_, _, t)| t.task.id() == id)
+            else {
+                continue;
+            };
+            let mut t = t.clone();
+            t.draining_since = Some(now);
+            if skiff_model::task::status_rank("DEACTIVATING") > skiff_model::task::status_rank(&t.task.last_status) {
+                t.task.last_status = "DEACTIVATING".into();
+            }
+            t.task.version += 1;
+            txn = txn.when(k, task_rev).put(k.clone(), encode(&t)?);
+            drained_ids.push(format!("(task {id})"));
+        }
+        for chunk in drained_ids.chunks(TASKS_PER_EVENT) {
+            next.event(
+                event_id(),
+                now,
+                format!(
+                    "(service {name}) has begun draining connections on {} tasks: {}.",
+                    chunk.len(),
+                    chunk.join(" ")
+                ),
+            );
+        }
+        // The target groups hold exactly the service's tasks that are up and not on their way out.
+        let leaving: Vec<&str> =
+            decision.stop.iter().map(|(id, _)| id.as_str()).chain(decision.drain.iter().map(String::as_str)).collect();
+        let members: Vec<&TaskRecord> = tasks
+            .iter()
+            .map(|e| &e.2)
+            .filter(|t| t.task.desired_status == "RUNNING" && t.draining_since.is_none())
+            .filter(|t| matches!(t.task.last_status.as_str(), "ACTIVATING" | "RUNNING"))
+            .filter(|t| !leaving.contains(&t.task.id()))
+            .collect();
+        let (txn_with_targets, targets_changed) =
+            self.sync_targets(txn, &record.service.service_arn, &balancers, &members).await?;
+        txn = txn_with_targets;
+        if next == record && started.is_empty() && stopped_ids.is_empty() && drained_ids.is_empty() && !targets_changed
+        {
             return Ok(());
         }
         txn = txn.put(key, encode(&next)?);
@@ -616,11 +731,87 @@ impl ServiceController {
                 if !started.is_empty() || !stopped_ids.is_empty() {
                     self.state.task_wake.notify_one();
                 }
+                if targets_changed {
+                    self.state.lb_wake.notify_one();
+                }
             }
             // Someone else changed the service or one of its tasks: decide again with what they wrote.
             TxnOutcome::Conflict => self.state.service_wake.notify_one(),
         }
         Ok(())
+    }
+
+    /// The service's target groups with the container port its tasks are registered by.
+    async fn balancers(&self, r: &ServiceRecord) -> Result<Vec<(TargetGroupRecord, u16)>, ApiError> {
+        let mut out = Vec::new();
+        if r.service.load_balancers.is_empty() {
+            return Ok(out);
+        }
+        let groups = load_all::<TargetGroupRecord>(self.state.store.as_ref(), elb_keys::TARGET_GROUPS).await?;
+        for lb in &r.service.load_balancers {
+            let found = groups.iter().find(|(_, tg)| Some(&tg.target_group_arn) == lb.target_group_arn.as_ref());
+            if let (Some((_, tg)), Some(port)) = (found, lb.container_port) {
+                out.push((tg.clone(), port as u16));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds to `txn` the target registrations and deregistrations that make the service's targets in its
+    /// target groups exactly `members`' addresses (targets registered by others are left alone); says
+    /// whether anything changes.
+    async fn sync_targets(
+        &self,
+        mut txn: Txn,
+        service_arn: &str,
+        balancers: &[(TargetGroupRecord, u16)],
+        members: &[&TaskRecord],
+    ) -> Result<(Txn, bool), ApiError> {
+        let mut changed = false;
+        for (tg, port) in balancers {
+            let wanted: Vec<(String, String)> = members
+                .iter()
+                .filter_map(|t| task_address(t))
+                .map(|ip| (elb_keys::target(&tg.id, &ip.to_string(), *port), ip.to_string()))
+                .collect();
+            let store = self.state.store.as_ref();
+            let mut existing = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page =
+                    store.scan(&elb_keys::targets_of(&tg.id), after.as_deref(), 1000).await.map_err(store_error)?;
+                for (k, v) in page.items {
+                    after = Some(k.clone());
+                    if let Ok(t) = serde_json::from_slice::<TargetRecord>(&v.value) {
+                        existing.push((k, v.mod_revision, t));
+                    }
+                }
+                if !page.more {
+                    break;
+                }
+            }
+            for (k, ip) in &wanted {
+                if !existing.iter().any(|(ek, _, _)| ek == k) {
+                    let record = TargetRecord {
+                        target_group_arn: tg.target_group_arn.clone(),
+                        id: ip.clone(),
+                        port: *port,
+                        availability_zone: None,
+                        registered_by: Some(service_arn.to_string()),
+                    };
+                    txn = txn.when(k, 0).put(k.clone(), encode(&record)?);
+                    changed = true;
+                }
+            }
+            for (k, rev, t) in &existing {
+                let mine = t.registered_by.as_deref() == Some(service_arn);
+                if mine && !wanted.iter().any(|(wk, _)| wk == k) {
+                    txn = txn.when(k, *rev).delete(k.clone());
+                    changed = true;
+                }
+            }
+        }
+        Ok((txn, changed))
     }
 
     /// The records of `count` new tasks of the PRIMARY deployment, spread over its subnets and capacity
@@ -712,6 +903,45 @@ impl ServiceController {
             out.push(template.task(&self.state.scope, subnet, launch_type, provider));
         }
         Ok(out)
+    }
+}
+
+/// A task's address (its ENI's `privateIPv4Address`), once it has one.
+fn task_address(t: &TaskRecord) -> Option<std::net::IpAddr> {
+    t.task.attachments.iter().find_map(|a| a.detail("privateIPv4Address")).and_then(|ip| ip.parse().ok())
+}
+
+/// What the data plane's `health` says of task `t`'s targets in `balancers`.
+fn targets_of(
+    t: &TaskRecord,
+    balancers: &[(TargetGroupRecord, u16)],
+    health: &BTreeMap<(String, std::net::SocketAddr), skiff_lb::TargetHealth>,
+    now: i64,
+) -> Targets {
+    if balancers.is_empty() {
+        return Targets::default();
+    }
+    let Some(ip) = task_address(t) else {
+        return Targets { balanced: true, drained: true, ..Targets::default() };
+    };
+    let states: Vec<Option<skiff_lb::TargetState>> = balancers
+        .iter()
+        .map(|(tg, port)| health.get(&(tg.id.clone(), std::net::SocketAddr::new(ip, *port))).map(|h| h.state))
+        .collect();
+    let delay_ms = balancers
+        .iter()
+        .map(|(tg, _)| {
+            tg.attributes.get("deregistration_delay.timeout_seconds").and_then(|v| v.parse::<i64>().ok()).unwrap_or(300)
+        })
+        .max()
+        .unwrap_or(300)
+        * 1000;
+    let gone = states.iter().all(|s| s.is_none());
+    Targets {
+        balanced: true,
+        healthy: states.iter().all(|s| *s == Some(skiff_lb::TargetState::Healthy)),
+        unhealthy: states.contains(&Some(skiff_lb::TargetState::Unhealthy)),
+        drained: t.draining_since.is_some_and(|since| gone || now - since >= delay_ms),
     }
 }
 
@@ -851,7 +1081,7 @@ mod tests {
     fn a_new_service_starts_its_desired_count_and_then_is_steady() {
         let mut r = service(3, 100, 200, vec![deployment("ecs-svc/1", "PRIMARY", "td:1")]);
         let d = plan(&mut r, &[], NOW, &no_checks);
-        assert_eq!(d, Decision { launch: 3, stop: vec![] });
+        assert_eq!(d, Decision { launch: 3, ..Decision::default() });
         assert!(!r.steady);
 
         let tasks =
@@ -894,7 +1124,7 @@ mod tests {
 
         // Room for 4 more (200 %): all new tasks start at once, no old one stops before they are healthy.
         let d = plan(&mut r, &old, NOW, &checks);
-        assert_eq!(d, Decision { launch: 4, stop: vec![] });
+        assert_eq!(d, Decision { launch: 4, ..Decision::default() });
 
         // Two new tasks healthy, two still starting: exactly two old ones may go.
         let mut tasks = old.clone();

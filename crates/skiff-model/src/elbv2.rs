@@ -685,6 +685,9 @@ pub struct TargetRecord {
     pub port: u16,
     #[serde(default)]
     pub availability_zone: Option<String>,
+    /// The ECS service that registered it (its ARN): the service controller deregisters only its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_by: Option<String>,
 }
 
 /// Whether `ip` (an IPv4 address) lies in `cidr`.

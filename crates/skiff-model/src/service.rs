@@ -108,6 +108,24 @@ pub struct DeploymentController {
     pub r#type: String,
 }
 
+/// A service's `LoadBalancer`: the target group its tasks are registered in, by the address of the task and
+/// the port of one of its containers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadBalancer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+}
+
+/// Most load balancers (target groups) a service registers its tasks in.
+pub const MAX_LOAD_BALANCERS: usize = 5;
+
 /// `ServiceEvent`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -161,7 +179,7 @@ pub struct Service {
     pub service_name: String,
     pub cluster_arn: String,
     #[serde(default)]
-    pub load_balancers: Vec<serde_json::Value>,
+    pub load_balancers: Vec<LoadBalancer>,
     #[serde(default)]
     pub service_registries: Vec<serde_json::Value>,
     /// ACTIVE, DRAINING or INACTIVE.

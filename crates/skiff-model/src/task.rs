@@ -292,6 +292,10 @@ pub struct TaskRecord {
     /// The service that started the task (ListTasks `serviceName`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
+    /// When the service controller deregistered the task from its load balancers' target groups to stop it
+    /// (lastStatus DEACTIVATING): it is stopped once its targets have drained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining_since: Option<EpochMillis>,
     /// When each container (by name) started and finished, Unix ms (the task metadata endpoint shows them;
     /// the `Container` shape has no such members).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use skiff_model::cluster::{CapacityProviderStrategyItem, ClusterRecord};
 use skiff_model::service::{
-    deployment_digits, is_service_name, keys, Deployment, DeploymentConfiguration, DeploymentController, Service,
-    ServiceDeploymentRecord, ServiceRecord,
+    deployment_digits, is_service_name, keys, Deployment, DeploymentConfiguration, DeploymentController, LoadBalancer,
+    Service, ServiceDeploymentRecord, ServiceRecord, MAX_LOAD_BALANCERS,
 };
 use skiff_model::tag::{validate_tags, Tag};
 use skiff_model::task::{
@@ -246,10 +246,9 @@ pub struct ServiceConnectConfiguration {
     container_configurations: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
 }
 
-/// Refuses what Skiff cannot do for a service yet (load balancers, service discovery, Service Connect,
-/// EBS and VPC Lattice volumes) and what Fargate refuses (placement), naming the parameter.
+/// Refuses what Skiff cannot do for a service yet (service discovery, Service Connect, EBS and VPC Lattice
+/// volumes) and what Fargate refuses (placement), naming the parameter.
 fn refuse_unsupported(
-    load_balancers: Option<&[serde_json::Value]>,
     service_registries: Option<&[serde_json::Value]>,
     service_connect: Option<&ServiceConnectConfiguration>,
     volumes: Option<&[serde_json::Value]>,
@@ -258,11 +257,6 @@ fn refuse_unsupported(
     strategy: Option<&[PlacementStrategy]>,
 ) -> Result<(), ApiError> {
     let some = |v: Option<&[serde_json::Value]>| v.is_some_and(|v| !v.is_empty());
-    if some(load_balancers) {
-        return Err(ApiError::invalid_parameter(
-            "loadBalancers: Skiff has no Elastic Load Balancing yet; create the service without load balancers.",
-        ));
-    }
     if some(service_registries) {
         return Err(ApiError::invalid_parameter(
             "serviceRegistries: Skiff has no Cloud Map service discovery; create the service without service registries.",
@@ -294,6 +288,79 @@ fn refuse_unsupported(
     Ok(())
 }
 
+/// Checks a service's `loadBalancers` as ECS does for awsvpc tasks — each names an existing target group of
+/// target type ip that a load balancer forwards to, and a container of the task definition with that
+/// container port — and returns them as the service echoes them.
+async fn check_load_balancers(
+    ctx: &Ctx,
+    task_definition: &str,
+    list: &[LoadBalancer],
+) -> Result<Vec<LoadBalancer>, ApiError> {
+    if list.len() > MAX_LOAD_BALANCERS {
+        return Err(ApiError::invalid_parameter(format!(
+            "A service can have at most {MAX_LOAD_BALANCERS} load balancers (target groups), not {}.",
+            list.len()
+        )));
+    }
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (td, _) = resolve_task_definition(ctx, task_definition).await?;
+    let (listeners, rules) = crate::elbv2::all_listeners_and_rules(ctx).await?;
+    let mut out: Vec<LoadBalancer> = Vec::new();
+    for lb in list {
+        let Some(arn) = lb.target_group_arn.as_deref() else {
+            return Err(ApiError::invalid_parameter(if lb.load_balancer_name.is_some() {
+                "Classic Load Balancers (loadBalancerName) are not supported: name a targetGroupArn."
+            } else {
+                "targetGroupArn is required for a load balancer of a service."
+            }));
+        };
+        let (tg, _) = crate::elbv2::target_group(ctx, arn).await.map_err(|_| {
+            ApiError::invalid_parameter(format!("The target group with targetGroupArn {arn} does not exist."))
+        })?;
+        if tg.target_type != "ip" {
+            return Err(ApiError::invalid_parameter(format!(
+                "The provided target group {arn} has target type {}, which is incompatible with the awsvpc network mode specified in the task definition.",
+                tg.target_type
+            )));
+        }
+        if crate::elbv2::load_balancers_of(arn, &listeners, &rules).is_empty() {
+            return Err(ApiError::invalid_parameter(format!(
+                "The target group with targetGroupArn {arn} does not have an associated load balancer."
+            )));
+        }
+        let (Some(name), Some(port)) = (lb.container_name.as_deref(), lb.container_port) else {
+            return Err(ApiError::invalid_parameter(
+                "containerName and containerPort are required for a load balancer of a service.",
+            ));
+        };
+        let Some(container) = td.container(name) else {
+            return Err(ApiError::invalid_parameter(format!(
+                "The container {name} does not exist in the task definition."
+            )));
+        };
+        if !container.port_mappings.iter().flatten().any(|m| m.container_port == Some(port)) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The container {name} did not have a container port {port} defined."
+            )));
+        }
+        let echo = LoadBalancer {
+            target_group_arn: Some(arn.to_string()),
+            load_balancer_name: None,
+            container_name: Some(name.to_string()),
+            container_port: Some(port),
+        };
+        if out.contains(&echo) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The target group {arn} is given twice for container {name} port {port}."
+            )));
+        }
+        out.push(echo);
+    }
+    Ok(out)
+}
+
 fn check_grace_period(g: Option<i32>) -> Result<(), ApiError> {
     match g {
         Some(g) if g < 0 => {
@@ -322,7 +389,7 @@ pub struct CreateServiceRequest {
     service_name: String,
     task_definition: Option<String>,
     availability_zone_rebalancing: Option<String>,
-    load_balancers: Option<Vec<serde_json::Value>>,
+    load_balancers: Option<Vec<LoadBalancer>>,
     service_registries: Option<Vec<serde_json::Value>>,
     desired_count: Option<i32>,
     client_token: Option<String>,
@@ -414,7 +481,6 @@ pub async fn create_service(ctx: &Ctx, req: CreateServiceRequest) -> Result<Serv
         return Err(ApiError::invalid_parameter(format!("desiredCount must be 0 or more, not {desired}.")));
     }
     refuse_unsupported(
-        req.load_balancers.as_deref(),
         req.service_registries.as_deref(),
         req.service_connect_configuration.as_ref(),
         req.volume_configurations.as_deref(),
@@ -452,6 +518,9 @@ pub async fn create_service(ctx: &Ctx, req: CreateServiceRequest) -> Result<Serv
         network_configuration: req.network_configuration.as_ref(),
     };
     let mut deployment = deployment_for(ctx, &cluster_record, &launch).await?;
+    let load_balancers =
+        check_load_balancers(ctx, &deployment.task_definition, req.load_balancers.as_deref().unwrap_or_default())
+            .await?;
     if req.enable_execute_command == Some(true) {
         let (td, _) = resolve_task_definition(ctx, task_definition).await?;
         if td.task_role_arn.as_deref().is_none_or(str::is_empty) {
@@ -483,6 +552,7 @@ pub async fn create_service(ctx: &Ctx, req: CreateServiceRequest) -> Result<Serv
         platform_version: Some(req.platform_version.clone().unwrap_or_else(|| "LATEST".into())),
         platform_family: Some("Linux".into()),
         task_definition: deployment.task_definition.clone(),
+        load_balancers,
         deployment_configuration: config.clone(),
         deployments: vec![deployment.clone()],
         created_at: Some(now),
@@ -558,7 +628,7 @@ pub struct UpdateServiceRequest {
     enable_execute_command: Option<bool>,
     #[serde(rename = "enableECSManagedTags")]
     enable_ecs_managed_tags: Option<bool>,
-    load_balancers: Option<Vec<serde_json::Value>>,
+    load_balancers: Option<Vec<LoadBalancer>>,
     propagate_tags: Option<PropagateTags>,
     service_registries: Option<Vec<serde_json::Value>>,
     service_connect_configuration: Option<ServiceConnectConfiguration>,
@@ -572,7 +642,6 @@ pub async fn update_service(ctx: &Ctx, req: UpdateServiceRequest) -> Result<Serv
         return Err(ApiError::invalid_parameter(format!("desiredCount must be 0 or more, not {d}.")));
     }
     refuse_unsupported(
-        req.load_balancers.as_deref(),
         req.service_registries.as_deref(),
         req.service_connect_configuration.as_ref(),
         req.volume_configurations.as_deref(),
@@ -623,7 +692,12 @@ pub async fn update_service(ctx: &Ctx, req: UpdateServiceRequest) -> Result<Serv
             network_configuration: network.as_ref(),
         };
         let candidate = deployment_for(ctx, &cluster_record, &launch).await?;
-        let changed = candidate.task_definition != primary.task_definition
+        let wanted = req.load_balancers.clone().unwrap_or_else(|| s.load_balancers.clone());
+        let load_balancers = check_load_balancers(ctx, &candidate.task_definition, &wanted).await?;
+        let balancers_changed = load_balancers != s.load_balancers;
+        s.load_balancers = load_balancers;
+        let changed = balancers_changed
+            || candidate.task_definition != primary.task_definition
             || candidate.network_configuration != primary.network_configuration
             || candidate.capacity_provider_strategy != primary.capacity_provider_strategy
             || candidate.platform_version != primary.platform_version;

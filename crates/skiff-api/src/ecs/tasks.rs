@@ -632,6 +632,7 @@ impl LaunchTemplate<'_> {
             security_groups: self.security_groups.to_vec(),
             assign_public_ip: self.assign_public_ip.as_str().into(),
             service_name: self.service_name.map(String::from),
+            draining_since: None,
             container_times: Default::default(),
         }
     }

@@ -368,7 +368,13 @@ pub async fn register_targets(ctx: &Ctx, p: QueryParams) -> Result<String, ApiEr
                     return Err(ApiError::client("InvalidTarget", format!("Availability Zone '{z}' is not valid")));
                 }
             }
-            let record = TargetRecord { target_group_arn: arn.clone(), id: id.clone(), port, availability_zone: zone };
+            let record = TargetRecord {
+                target_group_arn: arn.clone(),
+                id: id.clone(),
+                port,
+                availability_zone: zone,
+                registered_by: None,
+            };
             txn = txn.put(keys::target(&tg.id, &id, port), encode(&record)?);
         }
         match ctx.store().txn(txn).await.map_err(store_error)? {
