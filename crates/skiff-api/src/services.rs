@@ -1255,6 +1255,49 @@ mod tests {
     }
 
     #[test]
+    fn tasks_behind_a_load_balancer_are_drained_before_they_stop() {
+        let deployments = vec![deployment("ecs-svc/2", "PRIMARY", "td:2"), deployment("ecs-svc/1", "ACTIVE", "td:1")];
+        let mut r = service(1, 100, 200, deployments);
+        let up = Targets { balanced: true, healthy: true, ..Targets::default() };
+        let old = TaskView { targets: up, ..healthy("o1", "ecs-svc/1") };
+        let new = TaskView { targets: up, ..healthy("n1", "ecs-svc/2") };
+        let d = plan(&mut r, &[old.clone(), new.clone()], NOW, &no_checks);
+        assert_eq!((d.drain.as_slice(), d.stop.len()), (["o1".to_string()].as_slice(), 0));
+
+        // Draining: the old deployment stays, nothing else happens.
+        let leaving = TaskView { draining_since: Some(NOW), last_status: "DEACTIVATING".into(), ..old };
+        let d = plan(&mut r, &[leaving.clone(), new.clone()], NOW + 100, &no_checks);
+        assert_eq!(d, Decision::default());
+        assert_eq!(r.service.deployments.len(), 2);
+
+        // Drained: stopped, and the rollout completes once it is gone.
+        let drained = TaskView { targets: Targets { drained: true, ..up }, ..leaving };
+        let d = plan(&mut r, &[drained, new.clone()], NOW + 200, &no_checks);
+        assert_eq!(stopped_ids(&d), ["o1"]);
+        assert_eq!(d.stop[0].1, StopWhy::Scaling("ecs-svc/2".into()));
+        let d = plan(&mut r, &[new], NOW + 300, &no_checks);
+        assert_eq!(d, Decision::default());
+        assert_eq!(r.service.deployments[0].rollout_state.as_deref(), Some("COMPLETED"));
+    }
+
+    #[test]
+    fn a_task_behind_a_load_balancer_is_healthy_only_with_healthy_targets() {
+        let mut r = service(1, 100, 200, vec![deployment("ecs-svc/1", "PRIMARY", "td:1")]);
+        let initial =
+            TaskView { targets: Targets { balanced: true, ..Targets::default() }, ..task("a", "ecs-svc/1", "RUNNING") };
+        assert_eq!(plan(&mut r, std::slice::from_ref(&initial), NOW, &no_checks), Decision::default());
+        assert_eq!(r.service.deployments[0].rollout_state.as_deref(), Some("IN_PROGRESS"), "targets not healthy yet");
+
+        let sick = TaskView { targets: Targets { balanced: true, unhealthy: true, ..Targets::default() }, ..initial };
+        r.service.health_check_grace_period_seconds = Some(60);
+        assert_eq!(plan(&mut r, std::slice::from_ref(&sick), NOW, &no_checks), Decision::default(), "grace period");
+        r.service.health_check_grace_period_seconds = Some(0);
+        let d = plan(&mut r, &[sick], NOW, &no_checks);
+        assert_eq!(d.stop, vec![("a".to_string(), StopWhy::UnhealthyTargets)]);
+        assert_eq!(d.launch, 1);
+    }
+
+    #[test]
     fn capacity_providers_follow_the_strategy_across_passes() {
         let item = |p: &str, w: i32, b: i32| CapacityProviderStrategyItem {
             capacity_provider: p.into(),
