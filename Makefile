@@ -229,20 +229,60 @@ demo: deps build-release
 	run $$aws --endpoint-url $(DEMO_URL) ecs register-task-definition --cli-input-json file://$(DEMO_DIR)/web-taskdef.json \
 	  --query 'taskDefinition.{arn: taskDefinitionArn, revision: revision, status: status, cpu: cpu, memory: memory}'
 	run $$aws --endpoint-url $(DEMO_URL) ecs list-clusters
-	subnet="$$($$aws --endpoint-url $(DEMO_URL) ec2 describe-subnets --query 'Subnets[0].SubnetId' --output text)"
-	task="$$($$aws --endpoint-url $(DEMO_URL) ecs run-task --cluster demo --task-definition web --launch-type FARGATE \
-	  --network-configuration "awsvpcConfiguration={subnets=[$$subnet]}" --query 'tasks[0].taskArn' --output text)"
-	printf '\n%s$$ aws ecs run-task --cluster demo --task-definition web …%s\n%s\n' "$$bold" "$$plain" "$$task"
-	run $$aws --endpoint-url $(DEMO_URL) ecs wait tasks-running --cluster demo --tasks "$$task"
-	run $$aws --endpoint-url $(DEMO_URL) ecs describe-tasks --cluster demo --tasks "$$task" --query \
-	  'tasks[0].{lastStatus: lastStatus, createdAt: createdAt, startedAt: startedAt, ip: attachments[0].details[?name==`privateIPv4Address`].value | [0], containers: containers[].{name: name, lastStatus: lastStatus, runtimeId: runtimeId}}'
-	ip="$$($$aws --endpoint-url $(DEMO_URL) ecs describe-tasks --cluster demo --tasks "$$task" \
-	  --query 'tasks[0].attachments[0].details[?name==`privateIPv4Address`].value | [0]' --output text)"
-	for i in $$(seq 1 50); do curl -fsS "http://$$ip:8080/" >/dev/null 2>&1 && break; sleep 0.1; done
-	run curl -fsS "http://$$ip:8080/"
+	e="--endpoint-url $(DEMO_URL)"
+	subnets="$$($$aws $$e ec2 describe-subnets --filters Name=default-for-az,Values=true --query 'Subnets[].SubnetId' --output text)"
+	vpc="$$($$aws $$e ec2 describe-vpcs --filters Name=is-default,Values=true --query 'Vpcs[0].VpcId' --output text)"
+	# A load balancer, a target group and a listener (kept when the demo runs again on the same server).
+	lb="$$($$aws $$e elbv2 describe-load-balancers --names web --query 'LoadBalancers[0].LoadBalancerArn' --output text 2>/dev/null || true)"
+	if [ -z "$$lb" ] || [ "$$lb" = None ]; then
+	  run $$aws $$e elbv2 create-load-balancer --name web --type application --subnets $$subnets \
+	    --query 'LoadBalancers[0].{arn: LoadBalancerArn, dns: DNSName, state: State.Code}'
+	  lb="$$($$aws $$e elbv2 describe-load-balancers --names web --query 'LoadBalancers[0].LoadBalancerArn' --output text)"
+	fi
+	dns="$$($$aws $$e elbv2 describe-load-balancers --names web --query 'LoadBalancers[0].DNSName' --output text)"
+	tg="$$($$aws $$e elbv2 describe-target-groups --names web --query 'TargetGroups[0].TargetGroupArn' --output text 2>/dev/null || true)"
+	if [ -z "$$tg" ] || [ "$$tg" = None ]; then
+	  run $$aws $$e elbv2 create-target-group --name web --protocol HTTP --port 8080 --vpc-id "$$vpc" --target-type ip \
+	    --health-check-path / --health-check-interval-seconds 5 --health-check-timeout-seconds 2 --healthy-threshold-count 2 \
+	    --query 'TargetGroups[0].TargetGroupArn'
+	  tg="$$($$aws $$e elbv2 describe-target-groups --names web --query 'TargetGroups[0].TargetGroupArn' --output text)"
+	  $$aws $$e elbv2 modify-target-group-attributes --target-group-arn "$$tg" \
+	    --attributes Key=deregistration_delay.timeout_seconds,Value=5 >/dev/null
+	fi
+	if [ "$$($$aws $$e elbv2 describe-listeners --load-balancer-arn "$$lb" --query 'length(Listeners)')" = 0 ]; then
+	  run $$aws $$e elbv2 create-listener --load-balancer-arn "$$lb" --protocol HTTP --port 80 \
+	    --default-actions Type=forward,TargetGroupArn="$$tg" --query 'Listeners[0].{port: Port, protocol: Protocol}'
+	fi
+	# The service: 2 tasks of the sample app behind the load balancer (a new deployment when it exists).
+	if [ "$$($$aws $$e ecs describe-services --cluster demo --services web --query 'services[0].status' --output text)" = ACTIVE ]; then
+	  run $$aws $$e ecs update-service --cluster demo --service web --task-definition web --desired-count 2 \
+	    --query 'service.{name: serviceName, desired: desiredCount, taskDefinition: taskDefinition}'
+	else
+	  run $$aws $$e ecs create-service --cluster demo --service-name web --task-definition web --desired-count 2 \
+	    --launch-type FARGATE --network-configuration "awsvpcConfiguration={subnets=[$$(echo $$subnets | tr ' ' ',')]}" \
+	    --load-balancers targetGroupArn="$$tg",containerName=web,containerPort=8080 --health-check-grace-period-seconds 30 \
+	    --query 'service.{name: serviceName, desired: desiredCount, status: status}'
+	fi
+	printf '\n%s$$ (waiting for the service to reach a steady state behind the load balancer)%s\n' "$$bold" "$$plain"
+	for i in $$(seq 1 120); do
+	  s="$$($$aws $$e ecs describe-services --cluster demo --services web \
+	    --query 'services[0].[length(deployments), deployments[0].rolloutState, runningCount, desiredCount]' --output text)"
+	  set -- $$s
+	  printf '  deployments %s  rollout %s  running %s/%s\n' "$$1" "$$2" "$$3" "$$4"
+	  if [ "$$1" = 1 ] && [ "$$2" = COMPLETED ] && [ "$$3" = "$$4" ]; then break; fi
+	  if [ "$$i" = 120 ]; then echo "demo: the service did not become steady in 60 s; see its events:" >&2
+	    $$aws $$e ecs describe-services --cluster demo --services web --query 'services[0].events[:5]' >&2; exit 1; fi
+	  sleep 0.5
+	done
+	run $$aws $$e ecs wait services-stable --cluster demo --services web
+	run $$aws $$e elbv2 describe-target-health --target-group-arn "$$tg" \
+	  --query 'TargetHealthDescriptions[].{target: Target.Id, port: Target.Port, state: TargetHealth.State}'
+	printf '\n%s$$ for i in 1 2 3 4; do curl -s http://%s/; done%s\n' "$$bold" "$$dns" "$$plain"
+	for i in 1 2 3 4; do curl -fsS "http://$$dns/"; done
+	task="$$($$aws $$e ecs list-tasks --cluster demo --service-name web --query 'taskArns[0]' --output text)"
 	run $(RELEASE_BIN) logs --endpoint $(DEMO_URL) --data-dir $(DEMO_DIR)/data --cluster demo "$$task"
 	printf '%s\n' "" \
-	  "The sample web app runs as task $$task: http://$$ip:8080/ (from this host)." \
+	  "The sample web app runs as service web (2 tasks) behind the load balancer: http://$$dns/" \
 	  "" \
 	  "Skiff is running at $(DEMO_URL) (pid $$pid, log $(DEMO_LOG), data in $(DEMO_DIR)/data)." \
 	  "Point the AWS CLI (or boto3, or Terraform) at it with --endpoint-url $(DEMO_URL) and these credentials:" \
@@ -250,7 +290,9 @@ demo: deps build-release
 	  "    export AWS_ACCESS_KEY_ID=$$AWS_ACCESS_KEY_ID" \
 	  "    export AWS_SECRET_ACCESS_KEY=$$AWS_SECRET_ACCESS_KEY" \
 	  "    export AWS_DEFAULT_REGION=$(DEMO_REGION)" \
-	  "    $(VENV)/bin/aws --endpoint-url $(DEMO_URL) ecs list-tasks --cluster demo" \
+	  "    $(VENV)/bin/aws --endpoint-url $(DEMO_URL) ecs describe-services --cluster demo --services web" \
+	  "    $(RELEASE_BIN) services --endpoint $(DEMO_URL) --cluster demo" \
+	  "    $(RELEASE_BIN) deploy web --endpoint $(DEMO_URL) --cluster demo --image $(DEMO_ACCOUNT).dkr.ecr.$(DEMO_REGION).amazonaws.com/web:latest" \
 	  "    $(RELEASE_BIN) logs -f --endpoint $(DEMO_URL) --data-dir $(DEMO_DIR)/data --cluster demo $$task" \
 	  "" \
 	  "(the credentials are kept in $(DEMO_DIR)/data/credentials.json)" \
