@@ -638,7 +638,11 @@ impl ServiceController {
         let name = next.service.service_name.clone();
         let mut started = Vec::new();
         if decision.launch > 0 {
-            match self.launch(cluster, &next, &views, decision.launch, definitions, now).await {
+            // Tasks this pass takes out no longer hold their subnet or capacity provider.
+            let leaving =
+                |t: &&TaskView| decision.stop.iter().any(|(id, _)| *id == t.id) || decision.drain.contains(&t.id);
+            let staying: Vec<TaskView> = views.iter().filter(|t| !leaving(t)).cloned().collect();
+            match self.launch(cluster, &next, &staying, decision.launch, definitions, now).await {
                 Ok(records) => started = records,
                 Err(why) => {
                     let message = format!("(service {name}) was unable to place a task: {why}");
