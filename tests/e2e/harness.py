@@ -82,10 +82,12 @@ def eventually(timeout: float, fn: Callable[[], Any], msg: str, interval: float 
 _VPC_BLOCKS = itertools.count(os.getpid() % 97)
 
 
-def _next_vpc_cidr() -> str:
+def _next_blocks() -> tuple[str, str]:
     """A /16 of 10.100.0.0–10.249.255.255 per server, so that servers alive at the same time (in this run or
-    another) give their tasks non-overlapping subnets on the host."""
-    return f"10.{100 + next(_VPC_BLOCKS) % 150}.0.0/16"
+    another) give their tasks non-overlapping subnets on the host, and the matching /16 of 127.100.0.0–
+    127.249.255.255 for its load balancers' addresses (so their listeners never collide either)."""
+    n = 100 + next(_VPC_BLOCKS) % 150
+    return f"10.{n}.0.0/16", f"127.{n}.0.0/16"
 
 
 class SkiffServer:
@@ -119,7 +121,7 @@ class SkiffServer:
         self._listening = threading.Event()
         self._reader: Optional[threading.Thread] = None
         self.starts = 0
-        self.vpc_cidr = _next_vpc_cidr()
+        self.vpc_cidr, self.lb_cidr = _next_blocks()
         self.extra_args = list(extra_args or [])
         SkiffServer.ALL.append(self)
 
@@ -167,7 +169,7 @@ class SkiffServer:
 
     def command(self, listen: str = "127.0.0.1:0") -> list[str]:
         cmd = [str(SKIFF_BIN), "server", "--listen", listen, "--data-dir", str(self.data_dir),
-               "--vpc-cidr", self.vpc_cidr]
+               "--vpc-cidr", self.vpc_cidr, "--lb-cidr", self.lb_cidr]
         if self._account_arg:
             cmd += ["--account-id", self._account_arg]
         if self._region_arg:

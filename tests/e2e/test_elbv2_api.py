@@ -1,6 +1,6 @@
-"""Elastic Load Balancing v2, the control plane: load balancers (each on its own 127.200.x.y address, its
+"""Elastic Load Balancing v2, the control plane: load balancers (each on its own address of the server's --lb-cidr, its
 DNSName), target groups and ip targets, listeners, rules and tags, through boto3 and the AWS CLI against a
-real server. (No data plane yet: nothing forwards traffic; DescribeTargetHealth is not routed.)"""
+real server. (The traffic itself is tests/e2e/test_lb.py's.)"""
 
 import ipaddress
 
@@ -21,7 +21,8 @@ def network(server):
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
     group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
-    return {"vpc": vpc["VpcId"], "cidr": vpc["CidrBlock"], "subnets": [s["SubnetId"] for s in subnets], "group": group}
+    return {"vpc": vpc["VpcId"], "cidr": vpc["CidrBlock"], "subnets": [s["SubnetId"] for s in subnets], "group": group,
+            "lb_block": ipaddress.ip_network(server.lb_cidr)}
 
 
 def code(e: ClientError) -> str:
@@ -43,7 +44,7 @@ def test_load_balancer_lifecycle(elb, network):
     assert arn.startswith("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/")
     assert len(arn.rsplit("/", 1)[1]) == 16
     address = ipaddress.ip_address(lb["DNSName"])
-    assert address in ipaddress.ip_network("127.200.0.0/16")
+    assert address in network["lb_block"]
     assert lb["State"]["Code"] == "active" and lb["Scheme"] == "internet-facing" and lb["Type"] == "application"
     assert lb["SecurityGroups"] == [network["group"]]
     zones = sorted(z["ZoneName"] for z in lb["AvailabilityZones"])
@@ -71,7 +72,7 @@ def test_load_balancer_lifecycle(elb, network):
         elb.describe_load_balancers(LoadBalancerArns=[arn])
     # The address is free again: the next load balancer may take it.
     again = new_lb(elb, network)
-    assert ipaddress.ip_address(again["DNSName"]) in ipaddress.ip_network("127.200.0.0/16")
+    assert ipaddress.ip_address(again["DNSName"]) in network["lb_block"]
 
 
 def test_load_balancer_validation(elb, network):
@@ -220,7 +221,7 @@ def test_aws_cli(aws, network):
     name = uniq("cli")[-32:]
     out = aws("elbv2", "create-load-balancer", "--name", name, "--subnets", *network["subnets"])
     lb = out["LoadBalancers"][0]
-    assert ipaddress.ip_address(lb["DNSName"]) in ipaddress.ip_network("127.200.0.0/16")
+    assert ipaddress.ip_address(lb["DNSName"]) in network["lb_block"]
     tg = aws("elbv2", "create-target-group", "--name", uniq("clitg")[-32:], "--protocol", "HTTP", "--port", "80",
              "--vpc-id", network["vpc"], "--target-type", "ip")["TargetGroups"][0]
     listener = aws("elbv2", "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"], "--protocol", "HTTP",

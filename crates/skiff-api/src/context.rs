@@ -16,6 +16,8 @@ pub struct AppState {
     pub task_wake: Arc<tokio::sync::Notify>,
     /// The load balancers' data plane (listeners on the node), fed from the ELBv2 records by `lb.rs`.
     pub lb: Arc<skiff_lb::LoadBalancer>,
+    /// The /16 of 127.0.0.0/8 load balancer addresses come from (its network address).
+    pub lb_block: std::net::Ipv4Addr,
     /// Wakes the load balancer controller after an ELBv2 record was written.
     pub lb_wake: Arc<tokio::sync::Notify>,
     /// Wakes the service controller after a service record was written or a service's task changed.

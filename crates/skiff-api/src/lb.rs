@@ -217,11 +217,9 @@ impl LbController {
                 Ok(records) => {
                     let config = config(&records);
                     let text = format!("{config:?}");
-                    if text != applied {
-                        match self.state.lb.apply(config) {
-                            Ok(_) => applied = text,
-                            Err(e) => tracing::warn!(error = %e, "load balancer configuration not applied"),
-                        }
+                    // Applied again at the next pass when a listener could not listen.
+                    if text != applied && self.apply(config) {
+                        applied = text;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "load balancer records unreadable"),
@@ -229,6 +227,28 @@ impl LbController {
             tokio::select! {
                 () = self.state.lb_wake.notified() => {}
                 () = tokio::time::sleep(RESYNC) => {}
+            }
+        }
+    }
+}
+
+impl LbController {
+    /// Applies `config`; a listener whose address cannot be bound (another process holds it) is left out,
+    /// so that it does not hold up every other load balancer. Says whether all of `config` is served.
+    fn apply(&self, mut config: data::Config) -> bool {
+        let mut complete = true;
+        loop {
+            match self.state.lb.apply(config.clone()) {
+                Ok(_) => return complete,
+                Err(data::ApplyError::Bind { bind, source }) => {
+                    tracing::warn!(listener = %bind, error = %source, "a load balancer listener cannot listen; the others are served");
+                    config.listeners.retain(|l| l.bind != bind);
+                    complete = false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "load balancer configuration not applied");
+                    return false;
+                }
             }
         }
     }

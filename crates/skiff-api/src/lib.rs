@@ -46,6 +46,8 @@ pub struct ServerConfig {
     /// The default VPC's block (a /16; its first two /20s are the default subnets tasks get addresses
     /// from). Fixed when the region's default VPC is first created.
     pub vpc_cidr: String,
+    /// The /16 of 127.0.0.0/8 load balancers get their addresses (and DNS names) from.
+    pub lb_cidr: String,
     /// The OCI runtime that runs containers (crun by default, runc selectable).
     pub oci_runtime: skiff_agent::runtime::OciRuntime,
     /// How long STOPPED tasks stay describable (ECS: at least an hour).
@@ -134,8 +136,14 @@ pub async fn serve(
         registry_hosts,
         task_wake: Default::default(),
         service_wake: Default::default(),
-            lb: skiff_lb::LoadBalancer::new(),
-            lb_wake: Default::default(),
+        lb: skiff_lb::LoadBalancer::new(),
+        lb_wake: Default::default(),
+        lb_block: skiff_model::elbv2::parse_lb_block(&config.lb_cidr).ok_or_else(|| {
+            anyhow::anyhow!(
+                "load balancer block {} must be a /16 of 127.0.0.0/8 such as 127.200.0.0/16",
+                config.lb_cidr
+            )
+        })?,
         cluster_gate: Default::default(),
         stopped_task_retention_ms: i64::try_from(config.stopped_task_retention.as_millis()).unwrap_or(i64::MAX),
     });

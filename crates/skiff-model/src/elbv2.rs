@@ -3,7 +3,7 @@
 //! the validation and defaults AWS applies (names, attributes, health checks, actions, rule conditions).
 //!
 //! **Where a load balancer listens.** Every load balancer gets its own loopback host address from
-//! `127.200.0.0/16` ([`LB_ADDRESS_BLOCK`]), allocated by the API when it is created (unique: the
+//! the server's load balancer block (`--lb-cidr`, default [`DEFAULT_LB_BLOCK`]), allocated by the API when it is created (unique: the
 //! [`keys::address`] record names its owner and is written on condition that it is absent), stored in the
 //! record and freed when the load balancer is deleted. Its `DNSName` *is* that dotted address
 //! (`127.200.0.7`), so `curl http://$DNSName/` works without any DNS; the address also appears as
@@ -71,19 +71,28 @@ pub mod keys {
     }
 }
 
-/// The block load balancer addresses come from.
-pub const LB_ADDRESS_BLOCK: &str = "127.200.0.0/16";
+/// The default block load balancer addresses come from (`skiff server --lb-cidr`).
+pub const DEFAULT_LB_BLOCK: &str = "127.200.0.0/16";
 
-/// The `n`th load balancer address (1 ≤ n ≤ 65534): `127.200.(n/256).(n%256)`; `None` outside the block's
-/// usable range (the block's network and broadcast addresses are never handed out).
-pub fn lb_address(n: u32) -> Option<Ipv4Addr> {
-    (1..=65534).contains(&n).then(|| Ipv4Addr::new(127, 200, (n >> 8) as u8, (n & 0xff) as u8))
+/// The network address of a load balancer block: a /16 of 127.0.0.0/8 (`127.X.0.0/16`).
+pub fn parse_lb_block(cidr: &str) -> Option<Ipv4Addr> {
+    let (ip, len) = cidr.split_once('/')?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let o = ip.octets();
+    (len == "16" && o[0] == 127 && o[2] == 0 && o[3] == 0).then_some(ip)
 }
 
-/// The lowest load balancer address not in `used`.
-pub fn free_lb_address<'a>(used: impl IntoIterator<Item = &'a str>) -> Option<Ipv4Addr> {
+/// The `n`th load balancer address of `block` (1 ≤ n ≤ 65534): `127.X.(n/256).(n%256)`; `None` outside the
+/// block's usable range (the block's network and broadcast addresses are never handed out).
+pub fn lb_address(block: Ipv4Addr, n: u32) -> Option<Ipv4Addr> {
+    let o = block.octets();
+    (1..=65534).contains(&n).then(|| Ipv4Addr::new(o[0], o[1], (n >> 8) as u8, (n & 0xff) as u8))
+}
+
+/// The lowest load balancer address of `block` not in `used`.
+pub fn free_lb_address<'a>(block: Ipv4Addr, used: impl IntoIterator<Item = &'a str>) -> Option<Ipv4Addr> {
     let used: std::collections::HashSet<&str> = used.into_iter().collect();
-    (1..=65534).filter_map(lb_address).find(|a| !used.contains(a.to_string().as_str()))
+    (1..=65534).filter_map(|n| lb_address(block, n)).find(|a| !used.contains(a.to_string().as_str()))
 }
 
 /// Random bytes an ELB id is made from (16 hex digits).
@@ -255,7 +264,7 @@ pub struct LoadBalancerRecord {
     pub ip_address_type: String,
     pub availability_zones: Vec<ZonePlacement>,
     pub security_groups: Vec<String>,
-    /// The host address it listens on (also its DNSName), from [`LB_ADDRESS_BLOCK`].
+    /// The host address it listens on (also its DNSName), from the server's load balancer block.
     pub address: String,
     pub created_time_ms: i64,
     pub attributes: BTreeMap<String, String>,
@@ -1225,10 +1234,16 @@ mod tests {
 
     #[test]
     fn addresses_come_from_the_block_in_order() {
-        assert_eq!(lb_address(1).unwrap().to_string(), "127.200.0.1");
-        assert_eq!(lb_address(256).unwrap().to_string(), "127.200.1.0");
-        assert!(lb_address(0).is_none() && lb_address(65535).is_none());
-        assert_eq!(free_lb_address(["127.200.0.1", "127.200.0.3"]).unwrap().to_string(), "127.200.0.2");
+        let block = parse_lb_block(DEFAULT_LB_BLOCK).unwrap();
+        assert_eq!(lb_address(block, 1).unwrap().to_string(), "127.200.0.1");
+        assert_eq!(lb_address(block, 256).unwrap().to_string(), "127.200.1.0");
+        assert!(lb_address(block, 0).is_none() && lb_address(block, 65535).is_none());
+        assert_eq!(free_lb_address(block, ["127.200.0.1", "127.200.0.3"]).unwrap().to_string(), "127.200.0.2");
+        let other = parse_lb_block("127.31.0.0/16").unwrap();
+        assert_eq!(lb_address(other, 1).unwrap().to_string(), "127.31.0.1");
+        for bad in ["10.0.0.0/16", "127.1.2.0/16", "127.1.0.0/24", "nonsense"] {
+            assert!(parse_lb_block(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct ServerArgs {
     #[arg(long, env = "SKIFF_VPC_CIDR", default_value = skiff_model::vpc::DEFAULT_VPC_CIDR, value_name = "CIDR", value_parser = parse_vpc_cidr)]
     pub vpc_cidr: String,
 
+    /// The block load balancers get their host addresses from (each one's address is its DNSName): a /16 of
+    /// 127.0.0.0/8
+    #[arg(long, env = "SKIFF_LB_CIDR", default_value = skiff_model::elbv2::DEFAULT_LB_BLOCK, value_name = "CIDR", value_parser = parse_lb_cidr)]
+    pub lb_cidr: String,
+
     /// The OCI runtime that runs task containers: crun or runc
     #[arg(long, env = "SKIFF_OCI_RUNTIME", default_value = "crun", value_name = "RUNTIME", value_parser = parse_oci_runtime)]
     pub oci_runtime: skiff_agent::runtime::OciRuntime,
@@ -55,6 +60,12 @@ pub fn parse_vpc_cidr(s: &str) -> Result<String, String> {
     skiff_model::vpc::default_subnet_cidrs(s)
         .map(|_| s.to_string())
         .ok_or_else(|| format!("VPC block {s:?} must be an IPv4 /16 such as 172.31.0.0/16"))
+}
+
+pub fn parse_lb_cidr(s: &str) -> Result<String, String> {
+    skiff_model::elbv2::parse_lb_block(s)
+        .map(|_| s.to_string())
+        .ok_or_else(|| format!("load balancer block {s:?} must be a /16 of 127.0.0.0/8 such as 127.200.0.0/16"))
 }
 
 /// `HOST:PORT`: an IP address, or a name resolved once now (the first address wins).
@@ -87,6 +98,7 @@ pub fn config(args: ServerArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
         root_credentials: credentials::root_from_env(env)?,
         registry_host: args.registry_host,
         vpc_cidr: args.vpc_cidr,
+        lb_cidr: args.lb_cidr,
         oci_runtime: args.oci_runtime,
         stopped_task_retention: std::time::Duration::from_secs(args.stopped_task_retention),
     })

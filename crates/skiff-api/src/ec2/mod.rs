@@ -492,6 +492,7 @@ mod tests {
             service_wake: Default::default(),
             lb: skiff_lb::LoadBalancer::new(),
             lb_wake: Default::default(),
+            lb_block: std::net::Ipv4Addr::new(127, 200, 0, 0),
             cluster_gate: Default::default(),
             stopped_task_retention_ms: 3_600_000,
         });

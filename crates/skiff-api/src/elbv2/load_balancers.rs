@@ -176,8 +176,9 @@ pub async fn create_load_balancer(ctx: &Ctx, p: QueryParams) -> Result<String, A
         }
         let used = records::load_all::<String>(ctx.store(), keys::ADDRESSES).await?;
         let used_ips: Vec<&str> = used.iter().filter_map(|(k, _)| k.strip_prefix(keys::ADDRESSES)).collect();
-        let address = elbv2::free_lb_address(used_ips).ok_or_else(|| {
-            ApiError::client("TooManyLoadBalancers", format!("every address of {} is in use", elbv2::LB_ADDRESS_BLOCK))
+        let block = ctx.state.lb_block;
+        let address = elbv2::free_lb_address(block, used_ips).ok_or_else(|| {
+            ApiError::client("TooManyLoadBalancers", format!("every address of {block}/16 is in use"))
         })?;
         let id = super::random_id();
         let arn = super::arn(ctx, &format!("loadbalancer/{}/{name}/{id}", elbv2::type_word(lb_type)));
