@@ -8,7 +8,9 @@
 #
 # Environment: DURATION (seconds per run, default 10), ROUNDS (default 3), CONNECTIONS (default 64),
 # THREADS (wrk threads, default 2), PROXY_THREADS (worker threads/processes of every proxy, default 2),
-# SKIP_BUILD=1 to use target/release/examples/lb as it is.
+# SKIP_BUILD=1 to use target/release/examples/lb as it is, LB=PATH to measure another build of the `lb`
+# example instead, BASELINE=PATH to also measure another build (say, a copy made before a change) in the same
+# rounds, as target "baseline".
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PROXY_THREADS=${PROXY_THREADS:-2}
-LB="$ROOT/target/release/examples/lb"
+LB=${LB:-"$ROOT/target/release/examples/lb"}
 
 for tool in wrk nginx haproxy curl python3; do
     command -v "$tool" >/dev/null || [[ -x "/usr/sbin/$tool" ]] || die "$tool is missing (make bench-deps)"
@@ -41,10 +43,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Five free loopback ports: two backend ports, then skiff, nginx, haproxy.
-read -r B1 B2 P_SKIFF P_NGINX P_HAPROXY < <(python3 - <<'PY'
+# Six free loopback ports: two backend ports, then skiff, nginx, haproxy, baseline.
+read -r B1 B2 P_SKIFF P_NGINX P_HAPROXY P_BASE < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(5)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -142,6 +144,18 @@ wait_http "http://127.0.0.1:$B2/" 200 "${PIDS[-1]}" "backend nginx" "$WORK/backe
 PIDS+=($!)
 wait_http "http://127.0.0.1:$P_SKIFF/" 200 "${PIDS[-1]}" "skiff lb" "$WORK/skiff.out"
 
+names=(skiff nginx haproxy)
+ports=("$P_SKIFF" "$P_NGINX" "$P_HAPROXY")
+if [[ -n "${BASELINE:-}" ]]; then
+    [[ -x "$BASELINE" ]] || die "BASELINE=$BASELINE is not an executable"
+    "$BASELINE" --listen "127.0.0.1:$P_BASE" --target "127.0.0.1:$B1" --target "127.0.0.1:$B2" \
+        --threads "$PROXY_THREADS" >"$WORK/baseline.out" 2>&1 &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:$P_BASE/" 200 "${PIDS[-1]}" "baseline lb" "$WORK/baseline.out"
+    names+=(baseline)
+    ports+=("$P_BASE")
+fi
+
 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$P_NGINX/" 200 "${PIDS[-1]}" "nginx proxy" "$WORK/nginx.out"
@@ -169,11 +183,9 @@ echo "| round | target   |      req/s |  p99 ms |"
 echo "|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
     # Rotate the order so no proxy always runs first or last in a round.
-    names=(skiff nginx haproxy)
-    ports=("$P_SKIFF" "$P_NGINX" "$P_HAPROXY")
     run direct "$B1" "$round"
-    for i in 0 1 2; do
-        j=$(((i + round - 1) % 3))
+    for i in "${!names[@]}"; do
+        j=$(((i + round - 1) % ${#names[@]}))
         run "${names[$j]}" "${ports[$j]}" "$round"
     done
 done
@@ -190,11 +202,15 @@ med = {n: (statistics.median(r), statistics.median(p)) for n, (r, p) in rows.ite
 print()
 print("| target | median req/s | median p99 ms |")
 print("|---|---|---|")
-for n in ("direct", "skiff", "nginx", "haproxy"):
+for n in ("direct", "skiff", "nginx", "haproxy", "baseline"):
+    if n not in med:
+        continue
     print(f"| {n} | {med[n][0]:.0f} | {med[n][1]:.2f} |")
 print()
 s = med["skiff"]
-for peer in ("nginx", "haproxy"):
+for peer in ("nginx", "haproxy", "baseline"):
+    if peer not in med:
+        continue
     p = med[peer]
     print(f"skiff / {peer}: req/s x{s[0] / p[0]:.2f}, p99 x{s[1] / p[1]:.2f} (aim: req/s >= 1.00, p99 <= 1.00)")
 PY

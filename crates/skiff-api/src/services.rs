@@ -722,9 +722,12 @@ impl ServiceController {
             .filter(|t| matches!(t.task.last_status.as_str(), "ACTIVATING" | "RUNNING"))
             .filter(|t| !leaving.contains(&t.task.id()))
             .collect();
-        let (txn_with_targets, targets_changed) =
-            self.sync_targets(txn, &record.service.service_arn, &balancers, &members).await?;
+        let (txn_with_targets, target_events) = self.sync_targets(txn, &record, &balancers, &members).await?;
         txn = txn_with_targets;
+        let targets_changed = !target_events.is_empty();
+        for message in target_events {
+            next.event(event_id(), now, message);
+        }
         if next == record && started.is_empty() && stopped_ids.is_empty() && drained_ids.is_empty() && !targets_changed
         {
             return Ok(());
@@ -762,17 +765,19 @@ impl ServiceController {
     }
 
     /// Adds to `txn` the target registrations and deregistrations that make the service's targets in its
-    /// target groups exactly `members`' addresses (targets registered by others are left alone); says
-    /// whether anything changes.
+    /// target groups exactly `members`' addresses (targets registered by others are left alone); returns
+    /// ECS's events for them (none when nothing changes).
     async fn sync_targets(
         &self,
         mut txn: Txn,
-        service_arn: &str,
+        r: &ServiceRecord,
         balancers: &[(TargetGroupRecord, u16)],
         members: &[&TaskRecord],
-    ) -> Result<(Txn, bool), ApiError> {
-        let mut changed = false;
+    ) -> Result<(Txn, Vec<String>), ApiError> {
+        let (service_arn, name) = (r.service.service_arn.as_str(), r.name());
+        let mut events = Vec::new();
         for (tg, port) in balancers {
+            let (mut added, mut removed) = (0, 0);
             let wanted: Vec<(String, String)> = members
                 .iter()
                 .filter_map(|t| task_address(t))
@@ -804,18 +809,25 @@ impl ServiceController {
                         registered_by: Some(service_arn.to_string()),
                     };
                     txn = txn.when(k, 0).put(k.clone(), encode(&record)?);
-                    changed = true;
+                    added += 1;
                 }
             }
             for (k, rev, t) in &existing {
                 let mine = t.registered_by.as_deref() == Some(service_arn);
                 if mine && !wanted.iter().any(|(wk, _)| wk == k) {
                     txn = txn.when(k, *rev).delete(k.clone());
-                    changed = true;
+                    removed += 1;
                 }
             }
+            let group = &tg.target_group_arn;
+            if added > 0 {
+                events.push(format!("(service {name}) registered {added} targets in (target-group {group})"));
+            }
+            if removed > 0 {
+                events.push(format!("(service {name}) deregistered {removed} targets in (target-group {group})"));
+            }
         }
-        Ok((txn, changed))
+        Ok((txn, events))
     }
 
     /// The records of `count` new tasks of the PRIMARY deployment, spread over its subnets and capacity

@@ -1,7 +1,7 @@
 //! A standalone HTTP (or TCP) load balancer over fixed targets, for benchmarks and trying things out:
 //!
 //!     lb --listen 127.0.0.1:8080 --target 127.0.0.1:9001 --target 127.0.0.1:9002 \
-//!        [--protocol http|tcp] [--algorithm round_robin|least_outstanding_requests] [--threads N] \
+//!        [--protocol http|tcp] [--algorithm round_robin|least_outstanding_requests] [--threads N (workers; default one per core)] \
 //!        [--health-check PATH]
 //!
 //! Health checks are off unless --health-check is given (every 5 s, 2/2 thresholds, matcher 200-399).
@@ -81,12 +81,9 @@ fn main() -> anyhow::Result<()> {
             algorithm,
         }],
     };
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if threads > 0 {
-        rt.worker_threads(threads);
-    }
-    rt.enable_all().build()?.block_on(async move {
-        let lb = LoadBalancer::new();
+    // The load balancer runs on worker threads of its own; this runtime only waits for Ctrl-C.
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async move {
+        let lb = LoadBalancer::with_workers(threads);
         let applied = lb.apply(config)?;
         println!("skiff-lb listening on {}", applied.listeners[0]);
         tokio::signal::ctrl_c().await?;

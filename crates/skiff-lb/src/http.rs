@@ -14,6 +14,7 @@ use http::{Request, Response, StatusCode, Uri};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 
+use crate::idle_timeout::{serve_until_idle, Activity, ClientIo};
 use crate::listener::{CompiledAction, FixedAction, ForwardAction, ListenerRuntime, ListenerSlot};
 use crate::matching::{canonical_ip, request_host};
 use crate::target_group::{InFlight, Target, TargetGroup};
@@ -84,16 +85,23 @@ pub(crate) async fn serve_connection(
 ) {
     let peer_ip = canonical_ip(peer.ip());
     let peer_header = HeaderValue::try_from(peer_ip.to_string()).ok();
-    let service = hyper::service::service_fn(move |req| {
+    let activity = Activity::new();
+    let io = TokioIo::new(ClientIo::new(stream, activity.clone()));
+    let service = {
         let slot = slot.clone();
-        let shared = shared.clone();
-        let peer_header = peer_header.clone();
-        async move { Ok::<_, Infallible>(handle(req, peer_ip, peer_header, &slot, &shared).await) }
-    });
-    // No header read timeout: hyper arms a boxed timer per request for it, which cost ~25 % of throughput
-    // (measured with bench/lb-proxy.sh); idle client connections are left to the client for now.
-    let _ =
-        hyper::server::conn::http1::Builder::new().writev(true).serve_connection(TokioIo::new(stream), service).await;
+        let activity = activity.clone();
+        hyper::service::service_fn(move |req| {
+            let slot = slot.clone();
+            let shared = shared.clone();
+            let peer_header = peer_header.clone();
+            let activity = activity.clone();
+            async move { Ok::<_, Infallible>(handle(req, peer_ip, peer_header, &slot, &shared, &activity).await) }
+        })
+    };
+    // The idle timeout is one lazily re-armed timer per connection (`idle_timeout`), not hyper's header read
+    // timeout: that arms a boxed timer per request, which cost ~25 % of throughput (bench/lb-proxy.sh).
+    let conn = hyper::server::conn::http1::Builder::new().writev(true).serve_connection(io, service);
+    serve_until_idle(conn, &activity, || slot.load().idle_timeout).await;
 }
 
 async fn handle(
@@ -102,13 +110,14 @@ async fn handle(
     peer_header: Option<HeaderValue>,
     slot: &ListenerSlot,
     shared: &HttpShared,
+    activity: &Activity,
 ) -> Response<ProxyBody> {
     let rt = slot.load();
     let (parts, body) = req.into_parts();
     match rt.route(&parts, peer) {
         CompiledAction::Fixed(f) => fixed(f),
         CompiledAction::Redirect(r) => redirect(r, &parts, &rt),
-        CompiledAction::Forward(f) => forward(parts, body, f, &rt, peer_header, shared).await,
+        CompiledAction::Forward(f) => forward(parts, body, f, &rt, peer_header, shared, activity).await,
     }
 }
 
@@ -121,6 +130,7 @@ async fn forward(
     rt: &ListenerRuntime,
     peer_header: Option<HeaderValue>,
     shared: &HttpShared,
+    activity: &Activity,
 ) -> Response<ProxyBody> {
     let sticky = fwd.stickiness.and_then(|_| sticky_target(&parts.headers, fwd));
     let (target, new_cookie) = match sticky {
@@ -132,7 +142,8 @@ async fn forward(
             (target, fwd.stickiness.is_some())
         }
     };
-    let inflight = target.begin();
+    let inflight = target.into_in_flight();
+    let target = inflight.target();
 
     strip_hop_by_hop(&mut parts.headers);
     let headers = &mut parts.headers;
@@ -154,13 +165,14 @@ async fn forward(
     }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     headers.insert(X_FORWARDED_PORT, rt.port_header.clone());
-    let has_root = headers
+    // ALB: a request without a Root gets a new trace id; one with a Root keeps it and gets a Self field (the
+    // load balancer's own segment), put first or replacing an earlier Self.
+    let traced = headers
         .get(X_AMZN_TRACE_ID)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').any(|f| f.trim().starts_with("Root=")));
-    if !has_root {
-        headers.insert(X_AMZN_TRACE_ID, trace_id());
-    }
+        .filter(|v| v.split(';').any(|f| f.trim().starts_with("Root=")))
+        .map(with_self);
+    headers.insert(X_AMZN_TRACE_ID, traced.unwrap_or_else(trace_id));
     if !headers.contains_key(header::HOST) {
         if let Some(a) = parts.uri.authority() {
             if let Ok(v) = HeaderValue::from_str(a.as_str()) {
@@ -168,30 +180,33 @@ async fn forward(
             }
         }
     }
-    let mut uri = std::mem::take(&mut parts.uri).into_parts();
-    if uri.path_and_query.is_none() {
-        uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    // Origin form on the wire: the target sees the path and query only (most requests already are).
+    let origin_form = parts.uri.scheme().is_none() && parts.uri.authority().is_none();
+    if !origin_form || parts.uri.path_and_query().is_none() {
+        let mut uri = std::mem::take(&mut parts.uri).into_parts();
+        if uri.path_and_query.is_none() {
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        uri.scheme = None;
+        uri.authority = None;
+        parts.uri = match Uri::from_parts(uri) {
+            Ok(u) => u,
+            Err(_) => return error_page(StatusCode::BAD_REQUEST),
+        };
     }
-    // Origin form on the wire: the target sees the path and query only.
-    uri.scheme = None;
-    uri.authority = None;
-    parts.uri = match Uri::from_parts(uri) {
-        Ok(u) => u,
-        Err(_) => return error_page(StatusCode::BAD_REQUEST),
-    };
     parts.version = http::Version::HTTP_11;
 
     let _ = shared;
-    let upstream = send_upstream(&target, Request::from_parts(parts, body));
-    let (resp, conn) = match tokio::time::timeout(rt.idle_timeout, upstream).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(UpstreamError::BadGateway)) => return error_page(StatusCode::BAD_GATEWAY),
-        Err(_) => return error_page(StatusCode::GATEWAY_TIMEOUT),
+    let upstream = send_upstream(target, Request::from_parts(parts, body));
+    let (resp, conn) = match activity.within(rt.idle_timeout, upstream).await {
+        Some(Ok(r)) => r,
+        Some(Err(UpstreamError::BadGateway)) => return error_page(StatusCode::BAD_GATEWAY),
+        None => return error_page(StatusCode::GATEWAY_TIMEOUT),
     };
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     if new_cookie {
-        if let Some(c) = sticky_cookie(&target, fwd.stickiness.unwrap_or_default()) {
+        if let Some(c) = sticky_cookie(target, fwd.stickiness.unwrap_or_default()) {
             parts.headers.append(header::SET_COOKIE, c);
         }
     }
@@ -238,6 +253,21 @@ const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// Hop-by-hop headers besides Connection and those it names.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+    ]
+    .contains(&name)
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONNECTION) {
         // Headers the Connection header names are hop-by-hop too.
@@ -253,20 +283,22 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
         headers.remove(header::CONNECTION);
     }
-    for name in [
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::PROXY_AUTHENTICATE,
-        &header::PROXY_AUTHORIZATION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
-        if headers.contains_key(name) {
-            headers.remove(name);
-        }
+    // One pass over the (few) names present instead of a lookup per hop-by-hop name; removal is rare.
+    while let Some(name) = headers.keys().find(|n| is_hop_by_hop(n)).cloned() {
+        headers.remove(name);
     }
+}
+
+/// `Self=<new id>;` followed by the fields of `value` other than an earlier Self.
+fn with_self(value: &str) -> HeaderValue {
+    let id = trace_id();
+    let id = id.to_str().unwrap_or_default().strip_prefix("Root=").unwrap_or_default();
+    let mut out = format!("Self={id}");
+    for field in value.split(';').map(str::trim).filter(|f| !f.is_empty() && !f.starts_with("Self=")) {
+        out.push(';');
+        out.push_str(field);
+    }
+    HeaderValue::from_str(&out).unwrap_or_else(|_| trace_id())
 }
 
 /// `Root=1-<epoch seconds, 8 hex>-<96 random bits, 24 hex>`.
@@ -274,8 +306,22 @@ fn trace_id() -> HeaderValue {
     let secs =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as u32;
     let (a, b) = (random_u64(), random_u64() as u32);
-    let s = format!("Root=1-{secs:08x}-{a:016x}{b:08x}");
-    HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+    // Formatted on the stack: the header value is the only allocation.
+    let mut buf = *b"Root=1-00000000-000000000000000000000000";
+    hex(&mut buf[7..15], u64::from(secs));
+    hex(&mut buf[16..32], a);
+    hex(&mut buf[32..40], u64::from(b));
+    HeaderValue::from_bytes(&buf)
+        .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+}
+
+/// Writes the low `out.len()` nibbles of `v` as lowercase hex.
+fn hex(out: &mut [u8], mut v: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in out.iter_mut().rev() {
+        *b = DIGITS[(v & 0xf) as usize];
+        v >>= 4;
+    }
 }
 
 /// xorshift64* per thread, seeded from the std hasher's random keys: fast, and good enough for trace ids.
@@ -433,6 +479,43 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_headers_are_stripped() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("trailer", "x"),
+            ("proxy-authorization", "Basic x"),
+            ("host", "a.test"),
+            ("x-end", "2"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["host", "x-end"]);
+    }
+
+    #[test]
+    fn an_incoming_root_is_kept_and_gets_a_self_field() {
+        let v = with_self("Root=1-5f84c7a1-0123456789abcdef01234567;CalledFrom=app");
+        let s = v.to_str().unwrap();
+        let (own, rest) = s.split_once(';').unwrap();
+        assert!(own.starts_with("Self=1-") && own.len() == "Self=1-00000000-000000000000000000000000".len(), "{s}");
+        assert_eq!(rest, "Root=1-5f84c7a1-0123456789abcdef01234567;CalledFrom=app");
+        let again = with_self(s);
+        let again = again.to_str().unwrap();
+        assert_eq!(again.matches("Self=").count(), 1, "an earlier Self is replaced: {again}");
+        assert!(again.ends_with(rest), "{again}");
+    }
+
+    #[test]
     fn trace_ids_have_alb_shape() {
         let v = trace_id();
         let s = v.to_str().unwrap();
@@ -441,5 +524,9 @@ mod tests {
         assert_eq!(parts[0], "1");
         assert_eq!(parts[1].len(), 8);
         assert_eq!(parts[2].len(), 24);
+        assert!(parts[1..].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
+        let mut buf = [0u8; 4];
+        hex(&mut buf, 0xbeef);
+        assert_eq!(&buf, b"beef");
     }
 }

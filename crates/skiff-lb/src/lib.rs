@@ -11,9 +11,11 @@
 pub mod config;
 mod health;
 mod http;
+mod idle_timeout;
 mod listener;
 mod matching;
 mod target_group;
+mod worker;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ use crate::http::HttpShared;
 use crate::listener::{CompiledAction, CompiledRule, FixedAction, ForwardAction, ListenerRuntime, ListenerSlot};
 use crate::matching::CompiledCondition;
 use crate::target_group::{lock, HealthBoard, Settings};
+use crate::worker::Workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -50,10 +53,14 @@ pub struct Applied {
     pub listeners: Vec<SocketAddr>,
 }
 
+/// A load balancer: its listeners are served by worker threads of its own (one current-thread runtime per
+/// worker, each with its own socket of every listener and its own upstream connections); health checks and
+/// draining run on the first worker. Dropping it closes its listeners and connections.
 pub struct LoadBalancer {
     state: Mutex<State>,
     board: Arc<HealthBoard>,
     shared: Arc<HttpShared>,
+    workers: Workers,
 }
 
 #[derive(Default)]
@@ -65,14 +72,24 @@ struct State {
 struct RunningListener {
     local: SocketAddr,
     slot: Arc<ListenerSlot>,
-    accept: AbortHandle,
+    /// One accept loop per worker, each on its own socket.
+    accepts: Vec<AbortHandle>,
+}
+
+impl RunningListener {
+    fn close(&self) {
+        for a in &self.accepts {
+            a.abort();
+        }
+    }
 }
 
 impl Drop for LoadBalancer {
     fn drop(&mut self) {
+        let _rt = self.workers.enter();
         let mut state = lock(&self.state);
         for (_, l) in state.listeners.drain() {
-            l.accept.abort();
+            l.close();
         }
         for (_, tg) in state.target_groups.drain() {
             tg.set_in_use(false);
@@ -82,18 +99,27 @@ impl Drop for LoadBalancer {
 }
 
 impl LoadBalancer {
+    /// A load balancer with one worker per available core.
     pub fn new() -> Arc<Self> {
+        Self::with_workers(0)
+    }
+
+    /// A load balancer with `workers` worker threads (0: one per available core).
+    pub fn with_workers(workers: usize) -> Arc<Self> {
         Arc::new(LoadBalancer {
             state: Mutex::new(State::default()),
             board: Arc::new(HealthBoard::new()),
             shared: Arc::new(HttpShared::new()),
+            workers: Workers::start(workers),
         })
     }
 
     /// Replaces the whole configuration. New listeners are bound (all or none: a bind error changes
     /// nothing), removed ones stop accepting, and everything else is swapped in place: established
-    /// connections and in-flight requests continue. Must be called inside a Tokio runtime.
+    /// connections and in-flight requests continue. Needs no runtime of the caller's (it uses the first
+    /// worker's), except when no worker thread could be started.
     pub fn apply(&self, config: Config) -> Result<Applied, ApplyError> {
+        let _rt = self.workers.enter();
         let mut state = lock(&self.state);
         let board = &self.board;
 
@@ -153,11 +179,9 @@ impl LoadBalancer {
             if state.listeners.contains_key(&l.bind) || bound.contains_key(&l.bind) {
                 continue;
             }
-            let sock = std::net::TcpListener::bind(l.bind)
-                .and_then(|s| s.set_nonblocking(true).map(|_| s))
-                .and_then(tokio::net::TcpListener::from_std)
+            let sockets = worker::bind_listener(l.bind, self.workers.sockets_per_listener())
                 .map_err(|source| ApplyError::Bind { bind: l.bind, source })?;
-            bound.insert(l.bind, sock);
+            bound.insert(l.bind, sockets);
         }
 
         // Target groups: update, create, remove.
@@ -168,7 +192,7 @@ impl LoadBalancer {
                     rt.clone()
                 }
                 None => {
-                    let rt = target_group::TargetGroup::new(tg.id.clone(), s, board.clone());
+                    let rt = target_group::TargetGroup::new(tg.id.clone(), s, board.clone(), self.workers.slots());
                     state.target_groups.insert(tg.id.clone(), rt.clone());
                     rt
                 }
@@ -206,19 +230,26 @@ impl LoadBalancer {
                 addrs.push(running.local);
                 continue;
             }
-            let Some(sock) = bound.remove(&l.bind) else {
+            let Some(sockets) = bound.remove(&l.bind) else {
                 continue;
             };
-            let local = sock.local_addr().unwrap_or(l.bind);
-            let slot = ListenerSlot::new(compile_listener(l, local.port(), conds, &state.target_groups));
-            let accept = tokio::spawn(listener::accept_loop(sock, slot.clone(), self.shared.clone())).abort_handle();
-            state.listeners.insert(l.bind, RunningListener { local, slot, accept });
+            let local = sockets.first().and_then(|s| s.local_addr().ok()).unwrap_or(l.bind);
+            let slot =
+                ListenerSlot::new(compile_listener(l, local.port(), conds, &state.target_groups), self.workers.slots());
+            let accepts = sockets
+                .into_iter()
+                .enumerate()
+                .map(|(i, sock)| {
+                    self.workers.spawn_on(i, listener::accept_loop(sock, slot.clone(), self.shared.clone()))
+                })
+                .collect();
+            state.listeners.insert(l.bind, RunningListener { local, slot, accepts });
             addrs.push(local);
         }
         state.listeners.retain(|bind, l| {
             let k = keep.contains(bind);
             if !k {
-                l.accept.abort();
+                l.close();
             }
             k
         });
@@ -277,7 +308,7 @@ fn compile_action(a: &Action, tgs: &HashMap<String, Arc<target_group::TargetGrou
             CompiledAction::Forward(ForwardAction {
                 groups,
                 total_weight: cum,
-                counter: Default::default(),
+                counter: Arc::default(),
                 stickiness: f.stickiness,
             })
         }

@@ -15,7 +15,9 @@ use crate::http::HttpShared;
 use crate::matching::CompiledCondition;
 use crate::target_group::{read, TargetGroup};
 
-/// One listener's configuration, compiled: what a request reads, once, through an `Arc`.
+/// One listener's configuration, compiled: what a request reads, once, through an `Arc`. Each worker has its
+/// own copy (clones share the weighted-forward counters), so reading it touches no other core's cache line.
+#[derive(Clone)]
 pub(crate) struct ListenerRuntime {
     pub protocol: ListenerProtocol,
     pub port: u16,
@@ -25,22 +27,25 @@ pub(crate) struct ListenerRuntime {
     pub default_action: CompiledAction,
 }
 
+#[derive(Clone)]
 pub(crate) struct CompiledRule {
     pub conditions: Vec<CompiledCondition>,
     pub action: CompiledAction,
 }
 
+#[derive(Clone)]
 pub(crate) enum CompiledAction {
     Forward(ForwardAction),
     Fixed(FixedAction),
     Redirect(config::Redirect),
 }
 
+#[derive(Clone)]
 pub(crate) struct ForwardAction {
     /// (group, cumulative weight) with the total last; a single group skips the weighting.
     pub groups: Vec<(Arc<TargetGroup>, u64)>,
     pub total_weight: u64,
-    pub counter: AtomicUsize,
+    pub counter: Arc<AtomicUsize>,
     pub stickiness: Option<Duration>,
 }
 
@@ -58,6 +63,7 @@ impl ForwardAction {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct FixedAction {
     pub status: http::StatusCode,
     pub content_type: Option<HeaderValue>,
@@ -84,27 +90,34 @@ impl ListenerRuntime {
     }
 }
 
-/// The swappable snapshot of one listener.
+/// The swappable snapshot of one listener: a copy per worker.
 pub(crate) struct ListenerSlot {
-    current: RwLock<Arc<ListenerRuntime>>,
+    per_worker: Box<[RwLock<Arc<ListenerRuntime>>]>,
 }
 
 impl ListenerSlot {
-    pub fn new(rt: ListenerRuntime) -> Arc<Self> {
-        Arc::new(ListenerSlot { current: RwLock::new(Arc::new(rt)) })
+    pub fn new(rt: ListenerRuntime, workers: usize) -> Arc<Self> {
+        Arc::new(ListenerSlot { per_worker: (0..workers.max(1)).map(|_| RwLock::new(Arc::new(rt.clone()))).collect() })
     }
 
+    /// The calling worker's copy.
     pub fn load(&self) -> Arc<ListenerRuntime> {
-        read(&self.current)
+        read(&self.per_worker[crate::worker::current_index() % self.per_worker.len()])
     }
 
     pub fn store(&self, rt: ListenerRuntime) {
-        crate::target_group::write(&self.current, Arc::new(rt));
+        for slot in self.per_worker.iter() {
+            crate::target_group::write(slot, Arc::new(rt.clone()));
+        }
     }
 }
 
 /// Accepts connections until aborted; each connection is served by the protocol of the current snapshot.
-pub(crate) async fn accept_loop(listener: tokio::net::TcpListener, slot: Arc<ListenerSlot>, shared: Arc<HttpShared>) {
+pub(crate) async fn accept_loop(listener: std::net::TcpListener, slot: Arc<ListenerSlot>, shared: Arc<HttpShared>) {
+    // Registered with the reactor of the worker running this loop.
+    let Ok(listener) = listener.set_nonblocking(true).and_then(|()| tokio::net::TcpListener::from_std(listener)) else {
+        return;
+    };
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,

@@ -50,7 +50,7 @@ fn utf8_len(first: u8) -> usize {
 }
 
 /// A condition ready to be evaluated: header names parsed, patterns kept as bytes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum CompiledCondition {
     Path(Vec<String>),
     Host(Vec<String>),

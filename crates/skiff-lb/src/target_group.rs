@@ -153,8 +153,9 @@ pub struct Target {
     idle: Notify,
     pub(crate) counters: Mutex<HealthCounters>,
     tasks: Mutex<TargetTasks>,
-    /// Idle keep-alive connections to this target, most recently used last.
-    idle_conns: Mutex<Vec<hyper::client::conn::http1::SendRequest<hyper::body::Incoming>>>,
+    /// Idle keep-alive connections to this target, one pool per worker (a connection's task runs on the
+    /// worker that opened it), most recently used last. Only its worker locks a pool: never contended.
+    idle_conns: Box<[Mutex<Vec<hyper::client::conn::http1::SendRequest<hyper::body::Incoming>>>]>,
 }
 
 /// At most this many idle upstream connections are kept per target.
@@ -167,7 +168,7 @@ struct TargetTasks {
 }
 
 impl Target {
-    fn new(addr: SocketAddr) -> Arc<Self> {
+    fn new(addr: SocketAddr, pools: usize) -> Arc<Self> {
         Arc::new(Target {
             addr,
             outstanding: AtomicUsize::new(0),
@@ -179,7 +180,7 @@ impl Target {
                 failures: 0,
             }),
             tasks: Mutex::new(TargetTasks::default()),
-            idle_conns: Mutex::new(Vec::new()),
+            idle_conns: (0..pools.max(1)).map(|_| Mutex::new(Vec::new())).collect(),
         })
     }
 
@@ -189,13 +190,19 @@ impl Target {
 
     /// Counts a request (or TCP connection) until the returned guard drops.
     pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.clone().into_in_flight()
+    }
+
+    /// [`Self::begin`] for a reference the caller no longer needs (one reference count change less on a
+    /// line every worker touches).
+    pub fn into_in_flight(self: Arc<Self>) -> InFlight {
         self.outstanding.fetch_add(1, Ordering::Relaxed);
-        InFlight(self.clone())
+        InFlight(self)
     }
 
     /// An idle pooled connection ready for a request, if any.
     pub(crate) fn checkout(&self) -> Option<hyper::client::conn::http1::SendRequest<hyper::body::Incoming>> {
-        let mut idle = lock(&self.idle_conns);
+        let mut idle = lock(self.pool());
         while let Some(conn) = idle.pop() {
             // Not yet ready is fine: its connection task may not have seen the last body end yet.
             if !conn.is_closed() {
@@ -210,10 +217,15 @@ impl Target {
         if conn.is_closed() || self.draining.load(Ordering::Relaxed) {
             return;
         }
-        let mut idle = lock(&self.idle_conns);
+        let mut idle = lock(self.pool());
         if idle.len() < MAX_IDLE_CONNS {
             idle.push(conn);
         }
+    }
+
+    /// The calling worker's pool.
+    fn pool(&self) -> &Mutex<Vec<hyper::client::conn::http1::SendRequest<hyper::body::Incoming>>> {
+        &self.idle_conns[crate::worker::current_index() % self.idle_conns.len()]
     }
 
     fn abort_tasks(&self) {
@@ -253,30 +265,37 @@ pub(crate) struct Settings {
     pub algorithm: Algorithm,
 }
 
+/// The targets a target group routes to, in address order.
+pub type RoutableSet = Arc<[Arc<Target>]>;
+
 pub struct TargetGroup {
     pub id: String,
     pub(crate) settings: RwLock<Arc<Settings>>,
     /// What the proxy picks from: healthy targets, or every unhealthy one when none is healthy (fail open).
-    routable: RwLock<Arc<[Arc<Target>]>>,
+    /// A copy per worker, so reading it touches no other core's cache line.
+    routable: Box<[RwLock<RoutableSet>]>,
     rr: AtomicUsize,
     least_outstanding: AtomicBool,
     /// Registered and draining targets.
     targets: Mutex<HashMap<SocketAddr, Arc<Target>>>,
     in_use: AtomicBool,
     board: Arc<HealthBoard>,
+    /// Upstream connection pools per target: one per worker.
+    pools: usize,
 }
 
 impl TargetGroup {
-    pub(crate) fn new(id: String, settings: Settings, board: Arc<HealthBoard>) -> Arc<Self> {
+    pub(crate) fn new(id: String, settings: Settings, board: Arc<HealthBoard>, pools: usize) -> Arc<Self> {
         Arc::new(TargetGroup {
             least_outstanding: AtomicBool::new(settings.algorithm == Algorithm::LeastOutstandingRequests),
             id,
             settings: RwLock::new(Arc::new(settings)),
-            routable: RwLock::new(Arc::from(Vec::new())),
+            routable: (0..pools.max(1)).map(|_| RwLock::new(Arc::from(Vec::new()))).collect(),
             rr: AtomicUsize::new(0),
             targets: Mutex::new(HashMap::new()),
             in_use: AtomicBool::new(false),
             board,
+            pools,
         })
     }
 
@@ -284,9 +303,14 @@ impl TargetGroup {
         read(&self.settings)
     }
 
+    /// The calling worker's copy of the routable set.
+    fn routable_here(&self) -> RoutableSet {
+        read(&self.routable[crate::worker::current_index() % self.routable.len()])
+    }
+
     /// Picks a target for a new request; `None` when nothing is routable (503).
     pub fn pick(&self) -> Option<Arc<Target>> {
-        let routable = read(&self.routable);
+        let routable = self.routable_here();
         match routable.len() {
             0 => None,
             1 => Some(routable[0].clone()),
@@ -310,12 +334,12 @@ impl TargetGroup {
 
     /// The routable target at `addr`, for stickiness.
     pub fn routable_target(&self, addr: SocketAddr) -> Option<Arc<Target>> {
-        read(&self.routable).iter().find(|t| t.addr == addr).cloned()
+        self.routable_here().iter().find(|t| t.addr == addr).cloned()
     }
 
     /// Every routable target (the TCP proxy tries the next one when a connect fails).
     pub fn routable(&self) -> Arc<[Arc<Target>]> {
-        read(&self.routable)
+        self.routable_here()
     }
 
     pub(crate) fn recompute_routable(&self) {
@@ -332,10 +356,13 @@ impl TargetGroup {
                 _ => {}
             }
         }
-        drop(targets);
         let mut set = if healthy.is_empty() { unhealthy } else { healthy };
         set.sort_by_key(|t| t.addr);
-        write(&self.routable, Arc::from(set));
+        // Still under the targets lock: concurrent recomputations write their copies one after the other.
+        for copy in self.routable.iter() {
+            write(copy, Arc::from(set.as_slice()));
+        }
+        drop(targets);
     }
 
     /// Sets a target's health (publishing it) and recomputes the routable set when the state changed.
@@ -426,7 +453,7 @@ impl TargetGroup {
                     }
                     Some(_) => {}
                     None => {
-                        let t = Target::new(*addr);
+                        let t = Target::new(*addr, self.pools);
                         targets.insert(*addr, t.clone());
                         added.push(t);
                     }

@@ -410,7 +410,11 @@ async fn forwarded_headers_and_trace_id() {
     assert_eq!(r.headers["echo-x-forwarded-for"], "203.0.113.7, 127.0.0.1");
     assert_eq!(r.headers["echo-x-forwarded-proto"], "http");
     assert_eq!(r.headers["echo-x-forwarded-port"], addr.port().to_string().as_str());
-    assert_eq!(r.headers["echo-x-amzn-trace-id"], root);
+    // ALB keeps an incoming Root and puts its own Self field first.
+    let traced = r.headers["echo-x-amzn-trace-id"].to_str().unwrap();
+    let (own, rest) = traced.split_once(';').unwrap();
+    assert!(own.starts_with("Self=1-"), "{traced}");
+    assert_eq!(rest, root);
     assert_eq!(r.headers["echo-host"], "app.test");
     assert!(r.headers.get("echo-x-hop").is_none(), "hop-by-hop header forwarded");
 
@@ -639,4 +643,52 @@ async fn invalid_config_changes_nothing() {
         .unwrap_err();
     assert!(err.to_string().contains("unknown target group missing"), "{err}");
     assert_eq!(get(addr, "/").await.body, "x");
+}
+
+#[tokio::test]
+async fn idle_client_connections_are_closed() {
+    let mut listener = http_listener(fixed(200, "x"), vec![]);
+    listener.idle_timeout = Duration::from_millis(300);
+    let (_lb, addr) = start(Config { listeners: vec![listener], target_groups: vec![] });
+
+    // A connection that never sends a byte.
+    let started = tokio::time::Instant::now();
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buf)).await.expect("never closed");
+    assert_eq!(n.unwrap_or(0), 0, "expected the connection closed");
+    assert!(started.elapsed() >= Duration::from_millis(250), "closed after {:?}", started.elapsed());
+
+    // A keep-alive connection stays open while used more often than the timeout, then closes when idle.
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let conn = tokio::spawn(conn);
+    for _ in 0..5 {
+        let req = Request::get("/").header("host", "lb.test").body(Empty::<Bytes>::new()).unwrap();
+        let resp = sender.send_request(req).await.expect("connection closed while in use");
+        assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "x");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(10), conn).await.expect("idle keep-alive connection never closed").ok();
+    assert!(sender.is_closed());
+}
+
+#[tokio::test]
+async fn idle_time_counts_from_the_last_byte() {
+    let a = backend("a").await;
+    let mut listener = http_listener(forward(&[("tg", 1)]), vec![]);
+    listener.idle_timeout = Duration::from_millis(1000);
+    let (_lb, addr) = start(Config { listeners: vec![listener], target_groups: vec![group("tg", &[a.addr])] });
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    // Idle for 600 ms, then a request the target holds for 700 ms: 1.3 s after the connection opened, but
+    // 0.7 s after its last byte, so the connection stays (and the request is within its own timeout).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let req = Request::get("/slow").header("host", "lb.test").body(Empty::<Bytes>::new()).unwrap();
+    let pending = tokio::spawn(async move { sender.send_request(req).await.map(|r| r.status().as_u16()) });
+    a.started.acquire().await.unwrap().forget();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    a.release.add_permits(1);
+    assert_eq!(pending.await.unwrap().expect("connection closed during the request"), 200);
 }
