@@ -266,7 +266,9 @@ async fn busy_loop_in_256_unit_task_gets_a_quarter_core() {
     let cores = (u1 - u0) as f64 / t0.elapsed().as_nanos() as f64;
     eprintln!("busy loop in a 256-unit task: {cores:.3} cores");
     assert!(cores <= 0.30, "used {cores:.3} cores, want ≤ 0.30");
-    assert!(cores >= 0.15, "used {cores:.3} cores: the loop did not run?");
+    // How much the loop gets below its quota depends on what else runs on the machine (its cpu.shares are a
+    // quarter of a default group's); that it ran at all is what keeps the bound above from passing vacuously.
+    assert!(u1 > u0, "the loop used no CPU: did it run?");
     let st = f.rt().stop(&id, 15, Duration::from_millis(200)).await.expect("stop");
     assert!(matches!(st, ContainerState::Exited { exit_code: 137, .. }), "{st:?}");
 }

@@ -1,5 +1,7 @@
-//! The HTTP/1.1 reverse proxy (an ALB listener): routing, fixed responses, redirects, and forwarding over
-//! pooled keep-alive upstream connections with streamed bodies.
+//! The HTTP reverse proxy (an ALB listener): routing, fixed responses, redirects, and forwarding over
+//! pooled keep-alive upstream connections with streamed bodies. Clients speak HTTP/1.1, or HTTP/2 with prior
+//! knowledge (h2c: the connection opens with the HTTP/2 preface); targets are always spoken to in HTTP/1.1
+//! (ALB's default target protocol version).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +14,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::idle_timeout::{serve_until_idle, Activity, ClientIo};
 use crate::listener::{CompiledAction, FixedAction, ForwardAction, ListenerRuntime, ListenerSlot};
@@ -77,15 +79,56 @@ async fn send_upstream(
     }
 }
 
+/// The HTTP/2 connection preface a client with prior knowledge opens with (RFC 9113 §3.4).
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Concurrent streams an HTTP/2 client may open on one connection (ALB's limit).
+const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 128;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ClientProtocol {
+    Http1,
+    Http2,
+}
+
+/// Which protocol the client speaks, from its first bytes, peeked (they stay for the server to read): HTTP/2
+/// when they are the HTTP/2 preface, HTTP/1.1 as soon as they differ from it. `None` when the client closed
+/// or sent nothing within `idle_timeout`.
+async fn client_protocol(stream: &tokio::net::TcpStream, idle_timeout: Duration) -> Option<ClientProtocol> {
+    let detect = async {
+        let mut buf = [0u8; HTTP2_PREFACE.len()];
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if buf[..n] != HTTP2_PREFACE[..n] {
+                return Some(ClientProtocol::Http1);
+            }
+            if n == HTTP2_PREFACE.len() {
+                return Some(ClientProtocol::Http2);
+            }
+            // Only the start of the preface so far (rare: it fits the first segment). A peek returns the same
+            // bytes at once until more arrive, so wait a little before looking again.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(idle_timeout, detect).await.ok().flatten()
+}
+
 pub(crate) async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     slot: Arc<ListenerSlot>,
     shared: Arc<HttpShared>,
 ) {
+    let Some(protocol) = client_protocol(&stream, slot.load().idle_timeout).await else { return };
     let peer_ip = canonical_ip(peer.ip());
     let peer_header = HeaderValue::try_from(peer_ip.to_string()).ok();
-    let activity = Activity::new();
+    let activity = match protocol {
+        ClientProtocol::Http1 => Activity::new(),
+        ClientProtocol::Http2 => Activity::multiplexed(),
+    };
     let io = TokioIo::new(ClientIo::new(stream, activity.clone()));
     let service = {
         let slot = slot.clone();
@@ -100,8 +143,21 @@ pub(crate) async fn serve_connection(
     };
     // The idle timeout is one lazily re-armed timer per connection (`idle_timeout`), not hyper's header read
     // timeout: that arms a boxed timer per request, which cost ~25 % of throughput (bench/lb-proxy.sh).
-    let conn = hyper::server::conn::http1::Builder::new().writev(true).serve_connection(io, service);
-    serve_until_idle(conn, &activity, || slot.load().idle_timeout).await;
+    let idle_timeout = || slot.load().idle_timeout;
+    match protocol {
+        ClientProtocol::Http1 => {
+            let conn = hyper::server::conn::http1::Builder::new().writev(true).serve_connection(io, service);
+            serve_until_idle(conn, &activity, idle_timeout).await;
+        }
+        ClientProtocol::Http2 => {
+            // Each stream's request runs in a task of its own on this worker (tokio::spawn in a worker's
+            // current-thread runtime); an idle connection is dropped, closing the socket.
+            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
+                .serve_connection(io, service);
+            serve_until_idle(conn, &activity, idle_timeout).await;
+        }
+    }
 }
 
 async fn handle(

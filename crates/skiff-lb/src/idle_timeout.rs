@@ -2,12 +2,13 @@
 //! timeout, unless a request waits for its target). One lazily re-armed timer per connection, not one per
 //! request: the socket only notes when bytes last moved, and the timer, when it fires, either closes the
 //! connection or sleeps until the new deadline. The same timer keeps a request's deadline for its target's
-//! answer (504 past it).
+//! answer (504 past it). An HTTP/2 connection multiplexes requests: each of them keeps its own deadline, and
+//! the connection is not idle while any waits for its target.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,15 +26,31 @@ pub(crate) struct Activity {
     deadline_ms: AtomicU64,
     /// Set by the connection's timer when the waiting request's deadline passed.
     expired: AtomicBool,
+    /// Several requests may wait at once (HTTP/2): each keeps its own deadline; `deadline_ms` is unused.
+    multiplexed: bool,
+    /// With `multiplexed`: how many requests wait for their target (the connection is not idle meanwhile).
+    streams_waiting: AtomicUsize,
 }
 
 impl Activity {
+    /// A connection carrying one request at a time (HTTP/1.1).
     pub fn new() -> Arc<Self> {
+        Self::with_multiplexing(false)
+    }
+
+    /// A connection carrying concurrent requests (HTTP/2).
+    pub fn multiplexed() -> Arc<Self> {
+        Self::with_multiplexing(true)
+    }
+
+    fn with_multiplexing(multiplexed: bool) -> Arc<Self> {
         Arc::new(Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
             deadline_ms: AtomicU64::new(u64::MAX),
             expired: AtomicBool::new(false),
+            multiplexed,
+            streams_waiting: AtomicUsize::new(0),
         })
     }
 
@@ -58,8 +75,14 @@ impl Activity {
 
     /// Runs `fut`, a request's wait for its target, for at most `timeout` (`None` past it). The connection's
     /// timer ([`serve_until_idle`]) keeps that time, so a request arms no timer of its own; the connection
-    /// is not idle meanwhile.
+    /// is not idle meanwhile. On a multiplexed connection the request runs in a task of its own, which the
+    /// connection's timer cannot wake: it arms its own timer instead.
     pub async fn within<F: Future>(&self, timeout: Duration, fut: F) -> Option<F::Output> {
+        if self.multiplexed {
+            self.streams_waiting.fetch_add(1, Ordering::Relaxed);
+            let _waiting = StreamWaiting(self);
+            return tokio::time::timeout(timeout, fut).await.ok();
+        }
         let deadline = self.now_ms().saturating_add(timeout.as_millis() as u64).min(u64::MAX - 1);
         self.expired.store(false, Ordering::Relaxed);
         self.deadline_ms.store(deadline, Ordering::Relaxed);
@@ -81,6 +104,16 @@ struct Waiting<'a>(&'a Activity);
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.deadline_ms.store(u64::MAX, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// Ends one request's wait on a multiplexed connection.
+struct StreamWaiting<'a>(&'a Activity);
+
+impl Drop for StreamWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.streams_waiting.fetch_sub(1, Ordering::Relaxed);
         self.0.touch();
     }
 }
@@ -174,6 +207,7 @@ pub(crate) async fn serve_until_idle<F: Future>(conn: F, activity: &Activity, ti
                 // Poll `conn` again: the waiting request answers (504) now.
             }
             Some(d) => sleep.as_mut().reset(d),
+            None if activity.streams_waiting.load(Ordering::Relaxed) > 0 => sleep.as_mut().reset(now + timeout()),
             None => {
                 let deadline = activity.at(activity.last_ms.load(Ordering::Relaxed)) + timeout();
                 if deadline <= now {

@@ -365,7 +365,8 @@ impl TargetGroup {
         drop(targets);
     }
 
-    /// Sets a target's health (publishing it) and recomputes the routable set when the state changed.
+    /// Sets a target's health, recomputes the routable set when the state changed, then publishes it (so a
+    /// watcher that sees the new health also sees the traffic follow it).
     pub(crate) fn set_health(&self, target: &Target, health: TargetHealth) {
         let changed = {
             let mut c = lock(&target.counters);
@@ -373,10 +374,10 @@ impl TargetGroup {
             c.health = health.clone();
             changed
         };
-        self.board.set(&self.id, target.addr, health);
         if changed {
             self.recompute_routable();
         }
+        self.board.set(&self.id, target.addr, health);
     }
 
     pub(crate) fn update_settings(self: &Arc<Self>, settings: Settings) {

@@ -1,4 +1,4 @@
-//! The data plane end to end on loopback: in-test hyper backends, a LoadBalancer, plain HTTP/1.1 clients.
+//! The data plane end to end on loopback: in-test hyper backends, a LoadBalancer, HTTP/1.1 and h2c clients.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use skiff_lb::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -691,4 +691,159 @@ async fn idle_time_counts_from_the_last_byte() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     a.release.add_permits(1);
     assert_eq!(pending.await.unwrap().expect("connection closed during the request"), 200);
+}
+
+type H2Sender = hyper::client::conn::http2::SendRequest<Empty<Bytes>>;
+
+/// An HTTP/2 client with prior knowledge (h2c): the connection opens with the HTTP/2 preface.
+async fn h2_connect(addr: SocketAddr) -> (H2Sender, tokio::task::JoinHandle<hyper::Result<()>>) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    (sender, tokio::spawn(conn))
+}
+
+/// A request on its own stream of `sender`'s connection; `uri` is absolute (its authority is `:authority`).
+async fn h2_get(sender: &H2Sender, uri: &str) -> Reply {
+    let mut sender = sender.clone();
+    sender.ready().await.expect("connection closed");
+    let req = Request::get(uri).body(Empty::<Bytes>::new()).unwrap();
+    let resp = sender.send_request(req).await.expect("stream failed");
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_is_proxied_to_http1_targets() {
+    let (a, b) = (backend("a").await, backend("b").await);
+    let rules = vec![
+        Rule {
+            priority: 1,
+            conditions: vec![Condition::PathPattern(vec!["/fixed".into()])],
+            actions: vec![fixed(418, "fixed")],
+        },
+        Rule {
+            priority: 2,
+            conditions: vec![Condition::HostHeader(vec!["*.example.com".into()])],
+            actions: vec![fixed(200, "by host")],
+        },
+    ];
+    let (_lb, addr) = start(Config {
+        listeners: vec![http_listener(forward(&[("tg", 1)]), rules)],
+        target_groups: vec![group("tg", &[a.addr, b.addr])],
+    });
+    let (sender, _conn) = h2_connect(addr).await;
+
+    // Eight requests in flight at once on one connection, spread round robin over the HTTP/1.1 targets.
+    let mut pending = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let sender = sender.clone();
+        pending.spawn(async move { h2_get(&sender, "http://app.test:8080/slow").await });
+    }
+    for backend in [&a, &b] {
+        let all_started = backend.started.acquire_many(4);
+        tokio::time::timeout(Duration::from_secs(10), all_started)
+            .await
+            .expect("requests not concurrent")
+            .unwrap()
+            .forget();
+    }
+    a.release.add_permits(4);
+    b.release.add_permits(4);
+    let mut bodies = Vec::new();
+    while let Some(r) = pending.join_next().await {
+        let r = r.unwrap();
+        assert_eq!(r.status, 200);
+        // :authority becomes Host; the forwarded headers are ALB's.
+        assert_eq!(r.headers["echo-host"], "app.test:8080");
+        assert_eq!(r.headers["echo-x-forwarded-for"], "127.0.0.1");
+        assert_eq!(r.headers["echo-x-forwarded-proto"], "http");
+        assert_eq!(r.headers["echo-x-forwarded-port"], addr.port().to_string().as_str());
+        assert!(r.headers["echo-x-amzn-trace-id"].to_str().unwrap().starts_with("Root=1-"));
+        bodies.push(r.body);
+    }
+    bodies.sort();
+    assert_eq!(bodies, ["a", "a", "a", "a", "b", "b", "b", "b"]);
+    assert_eq!((a.hits(), b.hits()), (4, 4));
+
+    // Rules and fixed responses on the same connection; the host rule reads :authority.
+    let r = h2_get(&sender, "http://app.test/fixed").await;
+    assert_eq!((r.status, r.body.as_str()), (418, "fixed"));
+    assert_eq!(r.headers["server"], "awselb/2.0");
+    assert_eq!(r.headers["content-type"], "text/plain");
+    let r = h2_get(&sender, "http://www.example.com/").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "by host"));
+
+    // HTTP/1.1 clients on the same listener are served as before.
+    let r = get(addr, "/").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["echo-host"], "lb.test");
+    let r = get(addr, "/fixed").await;
+    assert_eq!((r.status, r.body.as_str()), (418, "fixed"));
+}
+
+#[tokio::test]
+async fn http2_streams_time_out_alone_and_idle_connections_close() {
+    let never = backend("never").await;
+    let mut listener = http_listener(forward(&[("tg", 1)]), vec![]);
+    listener.idle_timeout = Duration::from_millis(300);
+    let (_lb, addr) = start(Config { listeners: vec![listener], target_groups: vec![group("tg", &[never.addr])] });
+    let (sender, conn) = h2_connect(addr).await;
+
+    // A stream whose target never answers gets its 504; another stream meanwhile is answered.
+    let waiting = {
+        let sender = sender.clone();
+        tokio::spawn(async move { h2_get(&sender, "http://app.test/never").await })
+    };
+    let r = h2_get(&sender, "http://app.test/").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "never"));
+    let r = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("no 504").unwrap();
+    assert_eq!(r.status, 504);
+    assert!(r.body.contains("504 Gateway Time-out"));
+
+    // Idle past the timeout: the connection is closed.
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), conn).await.expect("idle HTTP/2 connection never closed").ok();
+    assert!(started.elapsed() >= Duration::from_millis(200), "closed after {:?}", started.elapsed());
+    assert!(sender.is_closed());
+}
+
+#[tokio::test]
+async fn http2_connection_stays_while_a_stream_waits() {
+    let a = backend("a").await;
+    let mut listener = http_listener(forward(&[("tg", 1)]), vec![]);
+    listener.idle_timeout = Duration::from_millis(1000);
+    let (_lb, addr) = start(Config { listeners: vec![listener], target_groups: vec![group("tg", &[a.addr])] });
+    let (sender, _conn) = h2_connect(addr).await;
+    // As for HTTP/1.1: idle 600 ms, then a request the target holds for 700 ms keeps the connection open.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let pending = {
+        let sender = sender.clone();
+        tokio::spawn(async move { h2_get(&sender, "http://app.test/slow").await.status })
+    };
+    a.started.acquire().await.unwrap().forget();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    a.release.add_permits(1);
+    assert_eq!(pending.await.expect("connection closed during the request"), 200);
+}
+
+#[tokio::test]
+async fn http1_request_starting_like_the_http2_preface_is_served_as_http1() {
+    let (_lb, addr) = start(Config { listeners: vec![http_listener(fixed(200, "x"), vec![])], target_groups: vec![] });
+    // "P" could still open the preface: the listener waits for the next bytes before it picks HTTP/1.1.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"P").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream
+        .write_all(b"OST / HTTP/1.1\r\nhost: lb.test\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await.expect("no answer").unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nx"), "{out}");
 }
