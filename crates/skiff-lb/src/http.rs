@@ -45,8 +45,13 @@ async fn connect(target: &Target) -> Result<UpstreamConn, UpstreamError> {
         .map_err(|_| UpstreamError::BadGateway)?
         .map_err(|_| UpstreamError::BadGateway)?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| UpstreamError::BadGateway)?;
+    // Headers and a small body in one buffer and one write (hyper's default queues them for a writev): ~3 %
+    // less CPU per request (bench/lb-proxy.sh).
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .writev(false)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| UpstreamError::BadGateway)?;
     tokio::spawn(conn);
     Ok(sender)
 }
@@ -146,7 +151,8 @@ pub(crate) async fn serve_connection(
     let idle_timeout = || slot.load().idle_timeout;
     match protocol {
         ClientProtocol::Http1 => {
-            let conn = hyper::server::conn::http1::Builder::new().writev(true).serve_connection(io, service);
+            // One buffer, one write per response, as on upstream connections (`connect`).
+            let conn = hyper::server::conn::http1::Builder::new().writev(false).serve_connection(io, service);
             serve_until_idle(conn, &activity, idle_timeout).await;
         }
         ClientProtocol::Http2 => {
