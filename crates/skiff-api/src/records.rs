@@ -32,6 +32,14 @@ pub async fn load<T: DeserializeOwned>(store: &dyn Store, key: &str) -> Result<O
 
 /// Every record under `prefix`, in key order.
 pub async fn load_all<T: DeserializeOwned>(store: &dyn Store, prefix: &str) -> Result<Vec<(String, T)>, ApiError> {
+    Ok(load_all_rev(store, prefix).await?.into_iter().map(|(key, value, _)| (key, value)).collect())
+}
+
+/// Every record under `prefix`, in key order, with its revision (for a transaction that compares them).
+pub async fn load_all_rev<T: DeserializeOwned>(
+    store: &dyn Store,
+    prefix: &str,
+) -> Result<Vec<(String, T, i64)>, ApiError> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -39,7 +47,7 @@ pub async fn load_all<T: DeserializeOwned>(store: &dyn Store, prefix: &str) -> R
         for (key, v) in page.items {
             let value = serde_json::from_slice(&v.value).map_err(|e| decode_error(&key, e))?;
             after = Some(key.clone());
-            out.push((key, value));
+            out.push((key, value, v.mod_revision));
         }
         if !page.more {
             return Ok(out);

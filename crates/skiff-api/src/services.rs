@@ -13,7 +13,7 @@ use crate::context::{now_millis, AppState};
 use crate::ecs::keys as ecs_keys;
 use crate::ecs::task_definitions::{parse_task_definition_arn, TaskDefinitionRecord};
 use crate::ecs::tasks::{check_overrides, spread_over_providers, LaunchTemplate};
-use crate::records::{encode, load, load_all, store_error};
+use crate::records::{encode, load, load_all, load_all_rev, store_error};
 use skiff_model::elbv2::{keys as elb_keys, TargetGroupRecord, TargetRecord};
 use skiff_model::service::{
     self as model, circuit_breaker_threshold, keys, Deployment, ServiceDeploymentRecord, ServiceRecord,
@@ -521,25 +521,11 @@ impl ServiceController {
 
     async fn reconcile(&self) -> Result<(), ApiError> {
         let store = self.state.store.as_ref();
-        let mut services = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = store.scan(keys::SERVICES, after.as_deref(), 500).await.map_err(store_error)?;
-            for (key, v) in page.items {
-                after = Some(key.clone());
-                match serde_json::from_slice::<ServiceRecord>(&v.value) {
-                    Ok(r) => services.push((key, v.mod_revision, r)),
-                    Err(e) => tracing::warn!(key, error = %e, "unreadable service record"),
-                }
-            }
-            if !page.more {
-                break;
-            }
-        }
+        let services = load_all_rev::<ServiceRecord>(store, keys::SERVICES).await?;
         let now = now_millis();
         let mut tasks_by_cluster: HashMap<String, Vec<(String, i64, TaskRecord)>> = HashMap::new();
         let mut definitions = Definitions::new();
-        for (key, rev, record) in services {
+        for (key, record, rev) in services {
             let cluster = key.strip_prefix(keys::SERVICES).and_then(|k| k.split_once('/')).map(|(c, _)| c.to_string());
             let Some(cluster) = cluster else { continue };
             if record.service.status == "INACTIVE" {
@@ -566,22 +552,8 @@ impl ServiceController {
     }
 
     async fn tasks_of(&self, cluster: &str) -> Result<Vec<(String, i64, TaskRecord)>, ApiError> {
-        let store = self.state.store.as_ref();
-        let prefix = task_keys::cluster_prefix(cluster);
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = store.scan(&prefix, after.as_deref(), 1000).await.map_err(store_error)?;
-            for (key, v) in page.items {
-                after = Some(key.clone());
-                if let Ok(t) = serde_json::from_slice::<TaskRecord>(&v.value) {
-                    out.push((key, v.mod_revision, t));
-                }
-            }
-            if !page.more {
-                return Ok(out);
-            }
-        }
+        let tasks = load_all_rev::<TaskRecord>(self.state.store.as_ref(), &task_keys::cluster_prefix(cluster)).await?;
+        Ok(tasks.into_iter().map(|(key, t, rev)| (key, rev, t)).collect())
     }
 
     async fn definition<'a>(
@@ -783,22 +755,8 @@ impl ServiceController {
                 .filter_map(|t| task_address(t))
                 .map(|ip| (elb_keys::target(&tg.id, &ip.to_string(), *port), ip.to_string()))
                 .collect();
-            let store = self.state.store.as_ref();
-            let mut existing = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page =
-                    store.scan(&elb_keys::targets_of(&tg.id), after.as_deref(), 1000).await.map_err(store_error)?;
-                for (k, v) in page.items {
-                    after = Some(k.clone());
-                    if let Ok(t) = serde_json::from_slice::<TargetRecord>(&v.value) {
-                        existing.push((k, v.mod_revision, t));
-                    }
-                }
-                if !page.more {
-                    break;
-                }
-            }
+            let existing =
+                load_all_rev::<TargetRecord>(self.state.store.as_ref(), &elb_keys::targets_of(&tg.id)).await?;
             for (k, ip) in &wanted {
                 if !existing.iter().any(|(ek, _, _)| ek == k) {
                     let record = TargetRecord {
@@ -812,7 +770,7 @@ impl ServiceController {
                     added += 1;
                 }
             }
-            for (k, rev, t) in &existing {
+            for (k, t, rev) in &existing {
                 let mine = t.registered_by.as_deref() == Some(service_arn);
                 if mine && !wanted.iter().any(|(wk, _)| wk == k) {
                     txn = txn.when(k, *rev).delete(k.clone());

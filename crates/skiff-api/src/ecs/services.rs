@@ -90,11 +90,17 @@ async fn active_cluster(ctx: &Ctx, name: &str) -> Result<(ClusterRecord, i64), A
     }
 }
 
+/// Fails with ClusterNotFoundException unless the cluster has a record (of any status).
+async fn require_cluster(ctx: &Ctx, name: &str) -> Result<(), ApiError> {
+    match load::<ClusterRecord>(ctx.store(), &super::keys::cluster(name)).await? {
+        Some(_) => Ok(()),
+        None => Err(cluster_not_found()),
+    }
+}
+
 /// The service's record (any status) and revision.
 async fn existing(ctx: &Ctx, cluster: &str, reference: &str) -> Result<(String, ServiceRecord, i64), ApiError> {
-    if load::<ClusterRecord>(ctx.store(), &super::keys::cluster(cluster)).await?.is_none() {
-        return Err(cluster_not_found());
-    }
+    require_cluster(ctx, cluster).await?;
     let name = service_in(ctx, cluster, reference)?.ok_or_else(service_not_found)?;
     let key = keys::service(cluster, &name);
     let (r, rev) = load::<ServiceRecord>(ctx.store(), &key).await?.ok_or_else(service_not_found)?;
@@ -882,9 +888,7 @@ pub async fn describe_services(ctx: &Ctx, req: DescribeServicesRequest) -> Resul
         return Err(ApiError::invalid_parameter("Services cannot have more than 10 elements."));
     }
     let cluster = implied_cluster(ctx, req.cluster.as_deref(), req.services.first().map(String::as_str))?;
-    if load::<ClusterRecord>(ctx.store(), &super::keys::cluster(&cluster)).await?.is_none() {
-        return Err(cluster_not_found());
-    }
+    require_cluster(ctx, &cluster).await?;
     let with_tags = req.include.unwrap_or_default().iter().any(|f| matches!(f, ServiceField::Tags));
     let tasks = load_all::<TaskRecord>(ctx.store(), &task_keys::cluster_prefix(&cluster)).await?;
     let mut out = DescribeServicesResponse { services: Vec::new(), failures: Vec::new() };
@@ -940,9 +944,7 @@ pub async fn list_services(ctx: &Ctx, req: ListServicesRequest) -> Result<ListSe
     // ListServices returns 10 services a page unless asked for more (up to 100).
     let max = if req.max_results.is_none() { 10 } else { max_results(req.max_results)? };
     let cluster = cluster_name(ctx, req.cluster.as_deref())?;
-    if load::<ClusterRecord>(ctx.store(), &super::keys::cluster(&cluster)).await?.is_none() {
-        return Err(cluster_not_found());
-    }
+    require_cluster(ctx, &cluster).await?;
     if let Some(s) = req.scheduling_strategy.as_deref().filter(|s| !matches!(*s, "REPLICA" | "DAEMON")) {
         return Err(ApiError::invalid_parameter(format!("schedulingStrategy must be REPLICA or DAEMON, not '{s}'.")));
     }

@@ -2,8 +2,8 @@
 //! SetRulePriorities). A listener's default rule is its default actions, shown by DescribeRules.
 
 use super::{
-    check_forwarded_groups, int, invalid, listener, load_all_rev, load_balancer, not_found, one_of, page,
-    parse_actions, parse_tags, render_actions, required, strings, structs, validation,
+    check_forwarded_groups, int, invalid, listener, load_balancer, not_found, one_of, page, parse_actions, parse_tags,
+    render_actions, required, strings, structs, validation,
 };
 use crate::context::Ctx;
 use crate::records::{self, encode, store_error};
@@ -58,7 +58,7 @@ pub async fn create_listener(ctx: &Ctx, p: QueryParams) -> Result<String, ApiErr
         let port = port.unwrap_or(if protocol == "HTTP" { 80 } else { 0 });
         elbv2::validate_listener(&lb.lb_type, protocol, port).map_err(invalid)?;
         let actions = elbv2::validate_actions(&lb.lb_type, &inputs).map_err(invalid)?;
-        let existing = load_all_rev::<ListenerRecord>(ctx, &keys::listeners_of(&lb.id)).await?;
+        let existing = records::load_all_rev::<ListenerRecord>(ctx.store(), &keys::listeners_of(&lb.id)).await?;
         if existing.iter().any(|(_, l, _)| i64::from(l.port) == port) {
             return Err(ApiError::client(
                 "DuplicateListener",
@@ -108,7 +108,7 @@ pub async fn modify_listener(ctx: &Ctx, p: QueryParams) -> Result<String, ApiErr
         let new_protocol = protocol.unwrap_or(&l.protocol).to_string();
         let new_port = port.unwrap_or(l.port.into());
         elbv2::validate_listener(&lb.lb_type, &new_protocol, new_port).map_err(invalid)?;
-        let existing = load_all_rev::<ListenerRecord>(ctx, &keys::listeners_of(&lb.id)).await?;
+        let existing = records::load_all_rev::<ListenerRecord>(ctx.store(), &keys::listeners_of(&lb.id)).await?;
         if existing.iter().any(|(_, o, _)| o.id != l.id && i64::from(o.port) == new_port) {
             return Err(ApiError::client(
                 "DuplicateListener",
@@ -145,7 +145,7 @@ pub async fn delete_listener(ctx: &Ctx, p: QueryParams) -> Result<String, ApiErr
         };
         let key = keys::listener(&lb_id, &l.id);
         let mut txn = Txn::new().when(&key, rev).delete(&key);
-        for (rkey, _, rrev) in load_all_rev::<RuleRecord>(ctx, &keys::rules_of(&l.id)).await? {
+        for (rkey, _, rrev) in records::load_all_rev::<RuleRecord>(ctx.store(), &keys::rules_of(&l.id)).await? {
             txn = txn.when(&rkey, rrev).delete(&rkey);
         }
         match ctx.store().txn(txn).await.map_err(store_error)? {
@@ -346,7 +346,7 @@ pub async fn create_rule(ctx: &Ctx, p: QueryParams) -> Result<String, ApiError> 
         }
         let conditions = elbv2::validate_conditions(&condition_inputs).map_err(invalid)?;
         let actions = elbv2::validate_actions(&lb.lb_type, &action_inputs).map_err(invalid)?;
-        let rules = load_all_rev::<RuleRecord>(ctx, &keys::rules_of(&l.id)).await?;
+        let rules = records::load_all_rev::<RuleRecord>(ctx.store(), &keys::rules_of(&l.id)).await?;
         if rules.iter().any(|(_, r, _)| r.priority == priority) {
             return Err(ApiError::client("PriorityInUse", format!("Priority '{priority}' is currently in use")));
         }
@@ -536,7 +536,7 @@ pub async fn set_rule_priorities(ctx: &Ctx, p: QueryParams) -> Result<String, Ap
             if !listeners_seen.contains(&l.id) {
                 let lkey = keys::listener(&lb_id, &l.id);
                 txn = txn.when(&lkey, lrev).put(&lkey, encode(&l)?);
-                let others = load_all_rev::<RuleRecord>(ctx, &keys::rules_of(&l.id)).await?;
+                let others = records::load_all_rev::<RuleRecord>(ctx.store(), &keys::rules_of(&l.id)).await?;
                 for (_, o, _) in &others {
                     let moving = wanted.iter().any(|(a, _)| *a == o.rule_arn);
                     if !moving

@@ -1,8 +1,8 @@
 //! CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer and the load balancer attributes.
 
 use super::{
-    invalid, load_all_rev, load_balancer, not_found, one_of, page, parse_attributes, parse_tags, required, string_list,
-    strings, structs, validation,
+    invalid, load_balancer, not_found, one_of, page, parse_attributes, parse_tags, required, string_list, strings,
+    structs, validation,
 };
 use crate::context::{now_millis, Ctx};
 use crate::records::{self, encode, store_error};
@@ -281,9 +281,10 @@ pub async fn delete_load_balancer(ctx: &Ctx, p: QueryParams) -> Result<String, A
         if let Some(r) = address_rev {
             txn = txn.when(&address_key, r).delete(&address_key);
         }
-        for (lkey, l, lrev) in load_all_rev::<ListenerRecord>(ctx, &keys::listeners_of(&lb.id)).await? {
+        for (lkey, l, lrev) in records::load_all_rev::<ListenerRecord>(ctx.store(), &keys::listeners_of(&lb.id)).await?
+        {
             txn = txn.when(&lkey, lrev).delete(&lkey);
-            for (rkey, _, rrev) in load_all_rev::<RuleRecord>(ctx, &keys::rules_of(&l.id)).await? {
+            for (rkey, _, rrev) in records::load_all_rev::<RuleRecord>(ctx.store(), &keys::rules_of(&l.id)).await? {
                 txn = txn.when(&rkey, rrev).delete(&rkey);
             }
         }

@@ -64,8 +64,7 @@ fn printable(mut e: ApiError) -> ApiError {
     }
     e
 }
-use crate::records::{self, store_error};
-use serde::de::DeserializeOwned;
+use crate::records;
 use skiff_model::elbv2::{
     self, keys, Action, ElbArn, Invalid, ListenerRecord, LoadBalancerRecord, RuleRecord, Tag, TargetGroupRecord,
 };
@@ -301,24 +300,6 @@ pub async fn listener(ctx: &Ctx, listener_arn: &str) -> Result<(ListenerRecord, 
         .await?
         .filter(|(r, _)| r.listener_arn == listener_arn)
         .ok_or_else(missing)
-}
-
-/// Every record under `prefix` with its revision.
-pub async fn load_all_rev<T: DeserializeOwned>(ctx: &Ctx, prefix: &str) -> Result<Vec<(String, T, i64)>, ApiError> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = ctx.store().scan(prefix, after.as_deref(), 1000).await.map_err(store_error)?;
-        for (key, v) in page.items {
-            let value = serde_json::from_slice(&v.value)
-                .map_err(|e| ApiError::server(format!("stored record {key} is unreadable: {e}")))?;
-            after = Some(key.clone());
-            out.push((key, value, v.mod_revision));
-        }
-        if !page.more {
-            return Ok(out);
-        }
-    }
 }
 
 /// Every listener and rule of the region, for the questions that span them (which load balancers a

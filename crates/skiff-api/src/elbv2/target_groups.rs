@@ -2,8 +2,8 @@
 //! Deregister).
 
 use super::{
-    all_listeners_and_rules, boolean, int, invalid, load_all_rev, load_balancers_of, not_found, one_of, page,
-    parse_attributes, parse_tags, required, string_list, strings, structs, target_group, validation,
+    all_listeners_and_rules, boolean, int, invalid, load_balancers_of, not_found, one_of, page, parse_attributes,
+    parse_tags, required, string_list, strings, structs, target_group, validation,
 };
 use crate::context::Ctx;
 use crate::records::{self, encode, store_error};
@@ -277,7 +277,7 @@ pub async fn delete_target_group(ctx: &Ctx, p: QueryParams) -> Result<String, Ap
         }
         let key = keys::target_group(&tg.target_group_name);
         let mut txn = Txn::new().when(&key, rev).delete(&key);
-        for (tkey, _, trev) in load_all_rev::<TargetRecord>(ctx, &keys::targets_of(&tg.id)).await? {
+        for (tkey, _, trev) in records::load_all_rev::<TargetRecord>(ctx.store(), &keys::targets_of(&tg.id)).await? {
             txn = txn.when(&tkey, trev).delete(&tkey);
         }
         match ctx.store().txn(txn).await.map_err(store_error)? {
